@@ -1,0 +1,5 @@
+"""modelkeep: manage machine-learning models through their whole life."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

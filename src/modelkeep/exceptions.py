@@ -1,0 +1,139 @@
+"""The modelkeep error tree.
+
+Every error modelkeep raises on purpose derives from :class:`ModelkeepError`. The HTTP layer maps
+each class to one status code at a single boundary (``server/errors.py``); the CLI prints the
+message without a traceback.
+
+```
+ModelkeepError                       500  (never raised for bad input)
+├── InvalidInputError                400  bad value from a caller; ``field`` names it
+│   ├── InvalidFilterError           400  search filter did not parse; ``position`` points at it
+│   └── UnsafePathError              400  artifact path escapes the store root
+├── NotFoundError                    404  unknown experiment, run, artifact, token
+├── AlreadyExistsError               409  unique name taken
+├── ConflictError                    409  the stored state forbids the change
+│   └── ImmutableParamError          409  a param logged again with a different value
+├── AuthenticationError              401  missing or unknown API token
+├── PermissionDeniedError            403  token lacks the role a route needs
+├── PayloadTooLargeError             413  request body over the limit
+└── StoreError                       503  the backend failed (database down, locked too long)
+    └── StoreUnavailableError        503  server or database could not be reached
+```
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AlreadyExistsError",
+    "AuthenticationError",
+    "ConflictError",
+    "ImmutableParamError",
+    "InvalidFilterError",
+    "InvalidInputError",
+    "ModelkeepError",
+    "NotFoundError",
+    "PayloadTooLargeError",
+    "PermissionDeniedError",
+    "StoreError",
+    "StoreUnavailableError",
+    "UnsafePathError",
+]
+
+
+class ModelkeepError(Exception):
+    """Root of every error modelkeep raises on purpose.
+
+    Attributes:
+        message: human-readable explanation, safe to show to a user.
+        field: the name of the input that was wrong, when one is to blame.
+    """
+
+    code = "internal_error"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InvalidInputError(ModelkeepError):
+    """A caller passed a value that cannot be accepted."""
+
+    code = "invalid_input"
+
+
+class InvalidFilterError(InvalidInputError):
+    """A search filter or order-by clause did not parse.
+
+    Attributes:
+        position: 0-based character offset of the offending token in the filter text.
+    """
+
+    code = "invalid_filter"
+
+    def __init__(self, message: str, *, position: int | None = None, field: str = "filter"):
+        super().__init__(message, field=field)
+        self.position = position
+
+
+class UnsafePathError(InvalidInputError):
+    """An artifact path would leave the store root or is otherwise not allowed."""
+
+    code = "unsafe_path"
+
+
+class NotFoundError(ModelkeepError):
+    """The thing asked for does not exist."""
+
+    code = "not_found"
+
+
+class AlreadyExistsError(ModelkeepError):
+    """A unique name is already taken."""
+
+    code = "already_exists"
+
+
+class ConflictError(ModelkeepError):
+    """The stored state forbids the requested change."""
+
+    code = "conflict"
+
+
+class ImmutableParamError(ConflictError):
+    """A param was logged again with a different value; params never change once set."""
+
+    code = "immutable_param"
+
+
+class AuthenticationError(ModelkeepError):
+    """No API token, or one the server does not know (or that was revoked)."""
+
+    code = "unauthenticated"
+
+
+class PermissionDeniedError(ModelkeepError):
+    """The token is valid but its role may not do this."""
+
+    code = "permission_denied"
+
+
+class PayloadTooLargeError(ModelkeepError):
+    """A request body is larger than the server accepts."""
+
+    code = "payload_too_large"
+
+
+class StoreError(ModelkeepError):
+    """The storage backend failed for a reason that is not the caller's input."""
+
+    code = "store_error"
+
+
+class StoreUnavailableError(StoreError):
+    """The database or tracking server could not be reached."""
+
+    code = "store_unavailable"
