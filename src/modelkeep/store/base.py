@@ -44,11 +44,6 @@ __all__ = ["BaseStore", "RunView"]
 
 RunView = str  # "active" | "deleted" | "all"
 
-MAX_KEY_LENGTH = 250
-MAX_PARAM_VALUE_LENGTH = 6000
-MAX_TAG_VALUE_LENGTH = 8000
-MAX_RESULTS_LIMIT = 50_000
-
 
 class BaseStore(abc.ABC):
     """Abstract metadata store: experiments, runs, metrics, params, tags, inputs, artifacts."""
@@ -105,8 +100,8 @@ class BaseStore(abc.ABC):
         status: RunStatus | None = None,
         end_time: int | None = None,
         run_name: str | None = None,
-    ) -> Run:
-        """Change status, end time and/or name; returns the new snapshot."""
+    ) -> None:
+        """Change status, end time and/or name (``get_run`` gives the new snapshot)."""
 
     @abc.abstractmethod
     def delete_run(self, run_id: str) -> None:

@@ -1,0 +1,174 @@
+"""Compile the search AST (``modelkeep.store.search_syntax``) to one SQL query.
+
+Every condition becomes ``runs.pk IN (SELECT run_pk FROM <child> WHERE key = ? AND value <op> ?)``
+so the database drives from the ``(key, value)`` / ``(key, run_pk)`` indexes instead of probing
+each run. Order keys become outer joins, NULLs (missing values, NaN metrics) last either way.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, String, and_, cast, literal, or_, select
+
+from modelkeep.exceptions import InvalidInputError
+from modelkeep.store.search_syntax import (
+    BoolOp,
+    Comparison,
+    Identifier,
+    Node,
+    OrderKey,
+    parse_filter,
+    parse_order_by,
+)
+from modelkeep.store.sql import models as m
+
+_CHILD = {"metric": m.latest_metrics, "param": m.params, "tag": m.tags}
+_ATTRIBUTE_COLUMNS = {
+    "status": m.runs.c.status,
+    "run_name": m.runs.c.name,
+    "start_time": m.runs.c.start_time,
+    "end_time": m.runs.c.end_time,
+    "run_id": m.runs.c.run_id,
+    "experiment_id": cast(m.runs.c.experiment_id, String),
+}
+
+
+def _like_to_glob(pattern: str) -> str:
+    """SQLite's LIKE ignores ASCII case; GLOB does not. Translate LIKE wildcards to GLOB."""
+    out = []
+    for ch in pattern:
+        if ch == "%":
+            out.append("*")
+        elif ch == "_":
+            out.append("?")
+        elif ch in "*?[":
+            out.append(f"[{ch}]")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _compare(column: Any, op: str, value: Any, dialect: str) -> ColumnElement[bool]:
+    if op in ("=", "!=", "<", "<=", ">", ">="):
+        return {
+            "=": column == value,
+            "!=": column != value,
+            "<": column < value,
+            "<=": column <= value,
+            ">": column > value,
+            ">=": column >= value,
+        }[op]
+    if op == "LIKE":
+        if dialect == "sqlite":
+            return column.op("GLOB")(_like_to_glob(str(value)))  # type: ignore[no-any-return]
+        return column.like(value)  # type: ignore[no-any-return]
+    if op == "ILIKE":
+        return column.ilike(value)  # type: ignore[no-any-return]
+    if op == "IN":
+        return column.in_(list(value))  # type: ignore[no-any-return]
+    if op == "NOT IN":
+        return column.not_in(list(value))  # type: ignore[no-any-return]
+    raise InvalidInputError(f"Unsupported operator {op!r}", field="filter")
+
+
+def _condition(node: Comparison, dialect: str) -> ColumnElement[bool]:
+    ident = node.ident
+    if ident.kind == "attribute":
+        column = _ATTRIBUTE_COLUMNS[ident.key]
+        if node.op == "IS NULL":
+            return column.is_(None)
+        if node.op == "IS NOT NULL":
+            return column.is_not(None)
+        return _compare(column, node.op, node.value, dialect)
+    child = _CHILD[ident.kind]
+    has_key = select(child.c.run_pk).where(child.c.key == ident.key)
+    if node.op == "IS NULL":
+        return m.runs.c.pk.not_in(has_key)
+    if node.op == "IS NOT NULL":
+        return m.runs.c.pk.in_(has_key)
+    return m.runs.c.pk.in_(has_key.where(_compare(child.c.value, node.op, node.value, dialect)))
+
+
+def compile_filter(node: Node | None, dialect: str) -> ColumnElement[bool] | None:
+    if node is None:
+        return None
+    if isinstance(node, Comparison):
+        return _condition(node, dialect)
+    parts = [compile_filter(child, dialect) for child in node.operands]
+    clauses = [p for p in parts if p is not None]
+    return and_(*clauses) if node.op == "and" else or_(*clauses)
+
+
+def _order_column(key: OrderKey, index: int, stmt: Select[Any]) -> tuple[Select[Any], Any]:
+    ident: Identifier = key.ident
+    if ident.kind == "attribute":
+        return stmt, _ATTRIBUTE_COLUMNS[ident.key]
+    child = _CHILD[ident.kind].alias(f"ord{index}")
+    on = and_(child.c.run_pk == m.runs.c.pk, child.c.key == literal(ident.key))
+    return stmt.outerjoin(child, on), child.c.value
+
+
+@dataclass
+class RunQuery:
+    """A compiled search: ``select_pks`` gives one ordered page of run primary keys."""
+
+    experiment_ids: list[int]
+    where: ColumnElement[bool] | None
+    order: list[OrderKey]
+    view: str
+
+    def select_pks(self, offset: int, limit: int) -> Select[Any]:
+        stmt = select(m.runs.c.pk).select_from(m.runs)
+        stmt = stmt.where(m.runs.c.experiment_id.in_(self.experiment_ids))
+        if self.view != "all":
+            stmt = stmt.where(m.runs.c.lifecycle_stage == self.view)
+        if self.where is not None:
+            stmt = stmt.where(self.where)
+        order_by: list[Any] = []
+        for i, key in enumerate(self.order):
+            stmt, column = _order_column(key, i, stmt)
+            order_by.append(column.is_(None))  # NULLs last in both directions
+            order_by.append(column.desc() if key.descending else column.asc())
+        order_by += [m.runs.c.start_time.desc(), m.runs.c.pk.desc()]
+        return stmt.order_by(*order_by).offset(offset).limit(limit)
+
+
+def build_query(
+    experiment_ids: Sequence[str],
+    filter_string: str,
+    order_by: Sequence[str],
+    view: str,
+    dialect: str,
+) -> RunQuery:
+    ids = []
+    for eid in experiment_ids:
+        try:
+            ids.append(int(str(eid)))
+        except ValueError:
+            continue  # an id that cannot exist matches no run
+    where = compile_filter(parse_filter(filter_string), dialect)
+    return RunQuery(ids, where, parse_order_by(list(order_by)), view)
+
+
+def encode_page_token(offset: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
+
+
+def decode_page_token(token: str | None) -> int:
+    if not token:
+        return 0
+    try:
+        offset = json.loads(base64.urlsafe_b64decode(token.encode()))["offset"]
+    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError):
+        raise InvalidInputError(
+            "page_token is not a token this store issued", field="page_token"
+        ) from None
+    if not isinstance(offset, int) or offset < 0:
+        raise InvalidInputError("page_token is not a token this store issued", field="page_token")
+    return offset
