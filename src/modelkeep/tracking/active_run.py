@@ -168,8 +168,10 @@ class ActiveRun:
         self.ended = True
         try:
             self.flush()
-        finally:
-            self.client.set_terminated(self.id, status)
+        except BaseException:
+            self.client.set_terminated(self.id, RunStatus.FAILED)
+            raise
+        self.client.set_terminated(self.id, status)
         from modelkeep.tracking import fluent
 
         fluent._forget(self)

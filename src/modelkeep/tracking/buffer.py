@@ -107,11 +107,9 @@ class MetricBuffer:
                 except StoreUnavailableError:
                     self._put_back(rid, ms, ps, ts)  # keep the points; retry later
                     raise
-                except ModelkeepError:
-                    raise  # bad input: the batch is dropped, the caller hears why
 
     def flush(self, run_id: str | None = None) -> None:
-        """Write pending data (of one run, or all) now; raise a background error if one occurred."""
+        """Write pending data (of one run, or all) now; re-raise any background write error."""
         error, self._error = self._error, None
         self._write_pending(run_id)
         if error is not None:

@@ -31,7 +31,8 @@ __all__ = ["Client"]
 
 
 def _artifact_repository(store: BaseStore, settings: Settings) -> BaseRunArtifactRepository:
-    from modelkeep.store.rest import RestArtifactRepository, RestStore
+    from modelkeep.store.rest import RestStore
+    from modelkeep.store.rest_artifacts import RestArtifactRepository
 
     if isinstance(store, RestStore):
         return RestArtifactRepository(store)
@@ -122,7 +123,7 @@ class Client:
         run_id: str,
         status: RunStatus | str = RunStatus.FINISHED,
         end_time: int | None = None,
-    ) -> Run:
+    ) -> None:
         """End a run with ``status`` (FINISHED, FAILED or KILLED)."""
         final = check_status(status)
         self.store.update_run(run_id, final, end_time or now_ms())

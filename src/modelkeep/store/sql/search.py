@@ -18,7 +18,6 @@ from sqlalchemy import ColumnElement, Select, String, and_, cast, literal, or_, 
 
 from modelkeep.exceptions import InvalidInputError
 from modelkeep.store.search_syntax import (
-    BoolOp,
     Comparison,
     Identifier,
     Node,
@@ -40,10 +39,17 @@ _ATTRIBUTE_COLUMNS = {
 
 
 def _like_to_glob(pattern: str) -> str:
-    """SQLite's LIKE ignores ASCII case; GLOB does not. Translate LIKE wildcards to GLOB."""
+    """SQLite's LIKE ignores ASCII case; GLOB does not. Translate LIKE wildcards to GLOB.
+
+    A backslash makes the next character literal, as ``ESCAPE '\\'`` does for LIKE.
+    """
     out = []
-    for ch in pattern:
-        if ch == "%":
+    chars = iter(pattern)
+    for ch in chars:
+        if ch == "\\":
+            literal_ch = next(chars, "\\")
+            out.append(f"[{literal_ch}]" if literal_ch in "*?[" else literal_ch)
+        elif ch == "%":
             out.append("*")
         elif ch == "_":
             out.append("?")
@@ -56,20 +62,21 @@ def _like_to_glob(pattern: str) -> str:
 
 def _compare(column: Any, op: str, value: Any, dialect: str) -> ColumnElement[bool]:
     if op in ("=", "!=", "<", "<=", ">", ">="):
-        return {
+        comparisons: dict[str, ColumnElement[bool]] = {
             "=": column == value,
             "!=": column != value,
             "<": column < value,
             "<=": column <= value,
             ">": column > value,
             ">=": column >= value,
-        }[op]
+        }
+        return comparisons[op]
     if op == "LIKE":
         if dialect == "sqlite":
             return column.op("GLOB")(_like_to_glob(str(value)))  # type: ignore[no-any-return]
-        return column.like(value)  # type: ignore[no-any-return]
+        return column.like(value, escape="\\")  # type: ignore[no-any-return]
     if op == "ILIKE":
-        return column.ilike(value)  # type: ignore[no-any-return]
+        return column.ilike(value, escape="\\")  # type: ignore[no-any-return]
     if op == "IN":
         return column.in_(list(value))  # type: ignore[no-any-return]
     if op == "NOT IN":

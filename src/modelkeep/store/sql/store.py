@@ -15,7 +15,6 @@ from modelkeep.entities import (
     ApiToken,
     ArtifactRecord,
     DatasetInput,
-    Experiment,
     LifecycleStage,
     Metric,
     Page,
