@@ -199,7 +199,7 @@ class BaseStore(abc.ABC):
         self.log_batch(run_id, tags=[RunTag(key, str(value))])
 
     def get_or_create_experiment(self, name: str) -> Experiment:
-        """The active experiment called ``name``, created if missing."""
+        """The experiment called ``name`` (which may be deleted), created if missing."""
         found = self.get_experiment_by_name(name)
         if found is not None:
             return found

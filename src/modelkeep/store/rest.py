@@ -175,6 +175,9 @@ class RestStore(BaseStore):
     def __repr__(self) -> str:
         return f"RestStore({self.uri!r})"
 
+    def __enter__(self) -> RestStore:
+        return self
+
     def close(self) -> None:
         """Close the HTTP client if this store created it."""
         if self._owns_client:

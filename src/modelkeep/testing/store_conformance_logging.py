@@ -266,6 +266,15 @@ class _Batch:
 class ValidationConformance:
     """Bad values raise InvalidInputError naming the field, and store nothing."""
 
+    def test_unknown_experiment_view_is_invalid(self, store: BaseStore) -> None:
+        with pytest.raises(InvalidInputError):
+            store.list_experiments(view="bogus")
+
+    def test_unknown_search_view_is_invalid(self, store: BaseStore) -> None:
+        exp_id = store.create_experiment("exp").id
+        with pytest.raises(InvalidInputError):
+            store.search_runs([exp_id], view="bogus")
+
     @pytest.mark.parametrize(
         "batch",
         [
@@ -277,6 +286,8 @@ class ValidationConformance:
             _Batch(tags=[RunTag("", "v")]),
             _Batch(tags=[RunTag(_LONG_KEY, "v")]),
             _Batch(tags=[RunTag("t", "v" * (MAX_TAG_VALUE_LENGTH + 1))]),
+            _Batch(metrics=[Metric("m", 1.0, 2**63, T0)]),
+            _Batch(metrics=[Metric("m", 1.0, 0, 2**63)]),
         ],
         ids=[
             "empty-metric-key",
@@ -287,6 +298,8 @@ class ValidationConformance:
             "empty-tag-key",
             "long-tag-key",
             "long-tag-value",
+            "step-beyond-int64",
+            "timestamp-beyond-int64",
         ],
     )
     def test_bad_batch_value_is_invalid(self, store: BaseStore, batch: _Batch) -> None:

@@ -33,7 +33,7 @@ from modelkeep.store.sql import models as m
 from modelkeep.store.sql.experiments import ExperimentMixin
 from modelkeep.store.sql.names import generate_run_name
 from modelkeep.store.sql.session import Engines, transaction
-from modelkeep.store.sql.snapshots import fetch_run_rows, load_runs
+from modelkeep.store.sql.snapshots import load_runs
 
 __all__ = ["SqlStore"]
 
@@ -126,7 +126,7 @@ class SqlStore(ExperimentMixin, BaseStore):
 
     def _get_run(self, conn: Connection, run_id: str) -> Run:
         pk = self._run_pk(conn, run_id)
-        return load_runs(conn, fetch_run_rows(conn, [pk]))[0]
+        return load_runs(conn, [pk])[0]
 
     def update_run(
         self,
@@ -227,7 +227,7 @@ class SqlStore(ExperimentMixin, BaseStore):
             pks = list(conn.execute(query.select_pks(offset, max_results + 1)).scalars())
             more = len(pks) > max_results
             pks = pks[:max_results]
-            runs = load_runs(conn, fetch_run_rows(conn, pks))
+            runs = load_runs(conn, pks)
         token = search.encode_page_token(offset + max_results) if more else None
         return Page(runs, next_page_token=token)
 
