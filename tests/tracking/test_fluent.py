@@ -244,3 +244,17 @@ def test_sigint_ends_run_killed(tmp_path: Path) -> None:
     client = mk.Client(uri)
     assert client.get_run((tmp_path / "run_id").read_text()).status is mk.RunStatus.KILLED
     client.close()
+
+
+def test_artifacts_live_next_to_the_store_the_uri_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MODELKEEP_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MODELKEEP_HOME", raising=False)
+    client = mk.Client(f"sqlite:///{tmp_path / 'elsewhere' / 'mk.db'}")
+    run = client.create_run(client.get_or_create_experiment("a").id)
+    client.log_bytes(run.id, b"x", "f.txt")
+    assert (tmp_path / "elsewhere" / "artifacts").is_dir()
+    assert not (tmp_path / ".modelkeep").exists()
+    client.close()

@@ -66,6 +66,8 @@ class Client:
         self.settings = settings or Settings()
         if store is None:
             self.uri = uri or get_tracking_uri()
+            # artifacts live next to *this* store, not the one the environment names
+            self.settings = self.settings.model_copy(update={"tracking_uri": self.uri})
             if self.uri.startswith(("http://", "https://")):
                 store = open_store(self.uri, token=self.settings.tracking_token)
             else:

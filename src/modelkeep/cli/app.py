@@ -1,0 +1,98 @@
+"""The ``modelkeep`` command: the root Typer app and the one place errors are reported.
+
+Every :class:`~modelkeep.exceptions.ModelkeepError` a command raises (a malformed filter, an
+unknown run, an unsafe artifact path, an unreachable store...) becomes one red ``Error: ...``
+line on stderr and exit code 1; usage errors keep Click's exit code 2. Heavy modules (pandas,
+FastAPI, uvicorn) are imported inside the commands that need them, so ``modelkeep --help``
+stays fast.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+import modelkeep
+from modelkeep.cli import artifacts, db, experiments, quickstart, runs, server, tokens
+from modelkeep.cli.context import CliState
+from modelkeep.cli.output import print_error
+from modelkeep.exceptions import ModelkeepError
+
+__all__ = ["app", "main"]
+
+
+class ModelkeepGroup(TyperGroup):
+    """The root group: turns library errors into a message and exit code 1, once for all."""
+
+    # ``ctx`` is Any: the base class's Context type is Click's or Typer's vendored copy,
+    # depending on the Typer version.
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ModelkeepError as exc:
+            print_error(exc.message)
+            raise typer.Exit(1) from None
+
+
+app = typer.Typer(
+    name="modelkeep",
+    cls=ModelkeepGroup,
+    help="Track, compare and serve machine-learning experiments.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(experiments.app, name="experiments")
+app.add_typer(runs.app, name="runs")
+app.add_typer(artifacts.app, name="artifacts")
+app.add_typer(tokens.app, name="token")
+app.add_typer(db.app, name="db")
+app.command("server")(server.server)
+app.command("quickstart")(quickstart.quickstart)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"modelkeep {modelkeep.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            "--store",
+            envvar="MODELKEEP_TRACKING_URI",
+            metavar="URI",
+            help="Tracking store: sqlite:///file.db, postgresql+psycopg://..., or "
+            "http(s)://host:port. Default: SQLite under MODELKEEP_HOME (./.modelkeep).",
+        ),
+    ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_show_version,
+            is_eager=True,
+            help="Print the modelkeep version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Track, compare and serve machine-learning experiments."""
+    # Compared by name: recent Typer versions vendor Click, so the enum class varies.
+    source = ctx.get_parameter_source("store")
+    typed = source is not None and source.name == "COMMANDLINE"
+    ctx.obj = CliState(store_uri=store or None, store_given_on_command_line=typed)
+
+
+def main() -> None:
+    """Console-script entry point (``modelkeep``)."""
+    app(prog_name="modelkeep")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from cli_support import Invoke
+from typer.testing import CliRunner
+
+from modelkeep.cli.app import app
+from modelkeep.tracking import Client
+
+
+def test_quickstart_creates_one_finished_run_per_learning_rate(
+    cli: Invoke, client: Client
+) -> None:
+    result = cli("quickstart", "--runs", "3", "--steps", "5")
+    assert result.exit_code == 0, result.output
+    exp = client.get_experiment_by_name("quickstart")
+    assert exp is not None
+    runs = client.search_runs([exp.id])
+    assert len(runs) == 3
+    assert {run.status.value for run in runs} == {"FINISHED"}
+    assert sorted(run.params["learning_rate"] for run in runs) == ["0.01", "0.1", "1.0"]
+
+
+def test_quickstart_logs_per_step_metrics_datasets_and_artifacts(
+    cli: Invoke, client: Client
+) -> None:
+    cli("quickstart", "--runs", "1", "--steps", "7")
+    [run] = client.search_runs([e.id for e in client.list_experiments()])
+    assert [m.step for m in client.get_metric_history(run.id, "accuracy")] == list(range(7))
+    assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(run.metrics)
+    assert {(d.name, d.context) for d in run.inputs} == {
+        ("train", "training"),
+        ("validation", "validation"),
+    }
+    paths = [record.path for record in client.list_artifacts(run.id)]
+    assert paths == ["model/weights.json", "report.txt"]
+
+
+def test_quickstart_summary_is_best_first_and_shows_the_follow_up_commands(
+    cli: Invoke, store_uri: str
+) -> None:
+    result = cli("quickstart", "--runs", "3", "--steps", "10")
+    searched = cli(
+        "runs",
+        "search",
+        "--experiment",
+        "quickstart",
+        "--order-by",
+        "metrics.accuracy DESC",
+        "--json",
+    )
+    best = json.loads(searched.stdout)["runs"][0]["id"]
+    assert result.stdout.index(best) < result.stdout.index("Look at the result")
+    assert f"modelkeep --store {store_uri} runs show {best}" in result.stdout
+    assert f"modelkeep --store {store_uri} artifacts list {best}" in result.stdout
+    assert '--order-by "metrics.accuracy DESC"' in result.stdout
+
+
+def test_quickstart_artifacts_can_be_downloaded(tmp_path: Path, store_uri: str) -> None:
+    # The store comes from the environment here, as for a user with MODELKEEP_TRACKING_URI.
+    runner = CliRunner(env={"MODELKEEP_TRACKING_URI": store_uri})
+    assert runner.invoke(app, ["quickstart", "--runs", "1", "--steps", "3"]).exit_code == 0
+    [run] = json.loads(runner.invoke(app, ["runs", "list", "--json"]).stdout)
+    dest = tmp_path / "out"
+    got = runner.invoke(app, ["artifacts", "get", run["id"], "model", "--dest", str(dest)])
+    assert got.exit_code == 0, got.output
+    weights = json.loads((dest / "model" / "weights.json").read_text())
+    assert set(weights["weights"]) == {"x0", "x1", "x2", "x3"}
+
+
+def test_quickstart_rejects_zero_runs(cli: Invoke) -> None:
+    assert cli("quickstart", "--runs", "0").exit_code == 2
