@@ -24,9 +24,11 @@ dev: $(VENV)/.dev-installed
 quickstart: $(VENV)/.installed
 	$(BIN)/modelkeep quickstart
 
+LINT_PATHS := src tests $(wildcard benchmarks)
+
 lint: $(VENV)/.dev-installed
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
 
 typecheck: $(VENV)/.dev-installed
 	$(BIN)/mypy
