@@ -14,6 +14,7 @@ from modelkeep.exceptions import AlreadyExistsError, ConflictError, NotFoundErro
 from modelkeep.store import validation as v
 from modelkeep.store.base import RunView
 from modelkeep.store.sql import models as m
+from modelkeep.store.sql.batch import cursor
 from modelkeep.store.sql.session import transaction
 
 if TYPE_CHECKING:
@@ -142,7 +143,10 @@ class ExperimentMixin:
                 conn.execute(tt.insert().values(experiment_id=pk, key=key, value=value))
 
     def _experiment_row(self, conn: Connection, pk: int, experiment_id: object) -> Any:
-        row = conn.execute(select(_T.c.id, _T.c.lifecycle_stage).where(_T.c.id == pk)).first()
+        cur = cursor(conn)
+        mark = "%s" if conn.dialect.name == "postgresql" else "?"
+        cur.execute(f"SELECT id, lifecycle_stage FROM mk_experiments WHERE id = {mark}", (pk,))
+        row = cur.fetchone()
         if row is None:
             raise NotFoundError(
                 f"Experiment {experiment_id!r} does not exist", field="experiment_id"
@@ -152,7 +156,7 @@ class ExperimentMixin:
     def _active_experiment_pk(self, conn: Connection, experiment_id: str) -> int:
         pk = _experiment_pk(experiment_id)
         row = self._experiment_row(conn, pk, experiment_id)
-        if row.lifecycle_stage != LifecycleStage.ACTIVE.value:
+        if row[1] != LifecycleStage.ACTIVE.value:
             raise ConflictError(
                 f"Experiment {experiment_id!r} is deleted; restore it before adding runs",
                 field="experiment_id",

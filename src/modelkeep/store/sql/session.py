@@ -40,7 +40,10 @@ def _make_sqlite_engine(uri: str, *, immediate: bool) -> Engine:
     begin_sql = "BEGIN IMMEDIATE" if immediate else "BEGIN"
 
     def _begin(conn: Connection) -> None:
-        conn.exec_driver_sql(begin_sql)
+        # straight to the driver: this runs before every transaction
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        driver.execute(begin_sql)
 
     event.listen(engine, "begin", _begin)
     return engine
