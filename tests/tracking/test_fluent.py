@@ -258,3 +258,15 @@ def test_artifacts_live_next_to_the_store_the_uri_names(
     assert (tmp_path / "elsewhere" / "artifacts").is_dir()
     assert not (tmp_path / ".modelkeep").exists()
     client.close()
+
+
+def test_param_clash_with_another_writer_fails_the_run_at_end(tracking_uri: str) -> None:
+    other = mk.Client(tracking_uri)
+    with pytest.raises(mk.ImmutableParamError), mk.start_run(experiment="clash") as run:
+        other.log_param(run.id, "lr", "0.5")  # another process got there first
+        run.log_param("lr", 0.1)
+        run.log_metric("acc", 0.9)
+    got = other.get_run(run.id)
+    assert got.status is mk.RunStatus.FAILED
+    assert got.params == {"lr": "0.5"}
+    other.close()

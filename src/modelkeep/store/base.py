@@ -198,6 +198,20 @@ class BaseStore(abc.ABC):
         """Set one run tag (stringified); tags may be overwritten."""
         self.log_batch(run_id, tags=[RunTag(key, str(value))])
 
+    def finish_run(
+        self,
+        run_id: str,
+        status: RunStatus,
+        end_time: int,
+        metrics: Sequence[Metric] = (),
+        params: Sequence[Param] = (),
+        tags: Sequence[RunTag] = (),
+    ) -> None:
+        """Log a last batch and end the run (one transaction where the backend can)."""
+        if metrics or params or tags:
+            self.log_batch(run_id, metrics, params, tags)
+        self.update_run(run_id, status=status, end_time=end_time)
+
     def get_or_create_experiment(self, name: str) -> Experiment:
         """The experiment called ``name`` (which may be deleted), created if missing."""
         found = self.get_experiment_by_name(name)

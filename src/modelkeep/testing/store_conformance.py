@@ -23,6 +23,7 @@ Example, for a third-party backend::
 from __future__ import annotations
 
 from modelkeep.testing.store_conformance_logging import (
+    FinishRunConformance,
     InputConformance,
     MetricConformance,
     ParamTagConformance,
@@ -48,6 +49,7 @@ class StoreConformance(
     RunConformance,
     ParamTagConformance,
     MetricConformance,
+    FinishRunConformance,
     InputConformance,
     ValidationConformance,
     SearchFilterConformance,

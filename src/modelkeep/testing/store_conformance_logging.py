@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from modelkeep.entities import DatasetInput, Metric, Param, RunTag
+from modelkeep.entities import DatasetInput, Metric, Param, RunStatus, RunTag
 from modelkeep.exceptions import ImmutableParamError, InvalidInputError, NotFoundError
 from modelkeep.store.base import BaseStore
 from modelkeep.testing.store_conformance_tracking import MISSING_ID, T0, new_run
@@ -21,7 +21,13 @@ MAX_KEY_LENGTH = 250
 MAX_PARAM_VALUE_LENGTH = 6000
 MAX_TAG_VALUE_LENGTH = 8000
 
-__all__ = ["InputConformance", "MetricConformance", "ParamTagConformance", "ValidationConformance"]
+__all__ = [
+    "FinishRunConformance",
+    "InputConformance",
+    "MetricConformance",
+    "ParamTagConformance",
+    "ValidationConformance",
+]
 
 
 class ParamTagConformance:
@@ -215,6 +221,30 @@ class MetricConformance:
         store.log_metric(run.id, "loss", 1.0, timestamp=T0)
         store.log_metric(other.id, "loss", 2.0, timestamp=T0)
         assert [m.value for m in store.get_metric_history(run.id, "loss")] == [1.0]
+
+
+class FinishRunConformance:
+    """``finish_run`` writes the last batch and ends the run; a bad batch ends nothing."""
+
+    def test_finish_run_logs_batch_and_ends_run(self, store: BaseStore) -> None:
+        run = new_run(store)
+        store.finish_run(
+            run.id, RunStatus.FINISHED, T0 + 5, [Metric("m", 1.0, 0, T0)], [Param("p", "1")]
+        )
+        got = store.get_run(run.id)
+        assert (got.status, got.end_time) == (RunStatus.FINISHED, T0 + 5)
+        assert (got.metrics, got.params) == ({"m": 1.0}, {"p": "1"})
+
+    def test_finish_run_with_conflicting_param_changes_nothing(self, store: BaseStore) -> None:
+        run = new_run(store)
+        store.log_param(run.id, "p", "1")
+        with pytest.raises(ImmutableParamError):
+            store.finish_run(
+                run.id, RunStatus.FINISHED, T0 + 5, [Metric("m", 1.0, 0, T0)], [Param("p", "2")]
+            )
+        got = store.get_run(run.id)
+        assert got.status is RunStatus.RUNNING
+        assert got.metrics == {}
 
 
 class InputConformance:

@@ -163,3 +163,21 @@ class SearchPaginationConformance:
         exp_id = _make_runs(store, 2)
         with pytest.raises(InvalidInputError):
             store.search_runs([exp_id], page_token="not a token!")
+
+    @pytest.mark.parametrize("descending", [True, False])
+    def test_pages_cross_from_valued_to_missing_runs(
+        self, store: BaseStore, descending: bool
+    ) -> None:
+        exp_id = new_experiment(store, "half")
+        for i in range(7):
+            run = new_run(store, exp_id, run_name=f"r{i}", start_time=T0 + i)
+            if i % 2 == 0:  # r0, r2, r4, r6 have the metric; r1, r3, r5 do not
+                store.log_metric(run.id, "m", float(i), timestamp=T0)
+        order = ["metrics.m DESC" if descending else "metrics.m ASC"]
+        whole = [run.name for run in store.search_runs([exp_id], order_by=order)]
+        valued = ["r6", "r4", "r2", "r0"] if descending else ["r0", "r2", "r4", "r6"]
+        assert whole == [*valued, "r5", "r3", "r1"]
+        for size in (1, 2, 3, 4, 5):
+            pages = _walk_pages(store, [exp_id], size, order_by=order)
+            names = {run.id: run.name for run in store.search_runs([exp_id])}
+            assert [names[i] for i in sum(pages, [])] == whole

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -13,6 +13,7 @@ from typing import Any
 from modelkeep.entities import ArtifactRecord, Metric, Param, Run, RunStatus, RunTag, now_ms
 from modelkeep.exceptions import ImmutableParamError, InvalidInputError
 from modelkeep.store import validation as v
+from modelkeep.store.validation import check_status
 from modelkeep.tracking.buffer import MetricBuffer
 from modelkeep.tracking.client import Client
 from modelkeep.tracking.datasets import describe_dataset
@@ -165,13 +166,17 @@ class ActiveRun:
         """Flush and end the run (idempotent)."""
         if self.ended:
             return
+        final = check_status(status)
         self.ended = True
+
+        def write_final(ms: Sequence[Metric], ps: Sequence[Param], ts: Sequence[RunTag]) -> None:
+            self.client.store.finish_run(self.id, final, now_ms(), ms, ps, ts)
+
         try:
-            self.flush()
+            self._buffer.finish(self.id, write_final)
         except BaseException:
             self.client.set_terminated(self.id, RunStatus.FAILED)
             raise
-        self.client.set_terminated(self.id, status)
         from modelkeep.tracking import fluent
 
         fluent._forget(self)

@@ -18,6 +18,7 @@ from modelkeep.entities import Metric, Param, RunTag
 from modelkeep.exceptions import ModelkeepError, StoreUnavailableError
 
 BatchWriter = Callable[[str, Sequence[Metric], Sequence[Param], Sequence[RunTag]], None]
+FinalWriter = Callable[[Sequence[Metric], Sequence[Param], Sequence[RunTag]], None]
 
 _LIVE: weakref.WeakSet[MetricBuffer] = weakref.WeakSet()
 
@@ -35,7 +36,7 @@ class MetricBuffer:
         self._params: dict[str, list[Param]] = defaultdict(list)
         self._tags: dict[str, list[RunTag]] = defaultdict(list)
         self._count = 0
-        self._error: ModelkeepError | None = None
+        self._errors: dict[str, ModelkeepError] = {}  # first background failure per run
         self._wake = threading.Event()
         self._closed = False
         self._thread: threading.Thread | None = None
@@ -99,30 +100,58 @@ class MetricBuffer:
             self._tags[rid][:0] = ts
             self._count += len(ms) + len(ps) + len(ts)
 
-    def _write_pending(self, run_id: str | None) -> None:
-        with self._flush_lock:
-            for rid, ms, ps, ts in self._take(run_id):
-                try:
-                    self._write(rid, ms, ps, ts)
-                except StoreUnavailableError:
-                    self._put_back(rid, ms, ps, ts)  # keep the points; retry later
-                    raise
+    def _write_one(self, rid: str, ms: list[Metric], ps: list[Param], ts: list[RunTag]) -> None:
+        try:
+            self._write(rid, ms, ps, ts)
+        except StoreUnavailableError:
+            self._put_back(rid, ms, ps, ts)  # keep the points; retry later
+            raise
+
+    def _pop_error(self, run_id: str | None) -> ModelkeepError | None:
+        with self._lock:
+            if run_id is not None:
+                return self._errors.pop(run_id, None)
+            errors = list(self._errors.values())
+            self._errors.clear()
+        return errors[0] if errors else None
 
     def flush(self, run_id: str | None = None) -> None:
-        """Write pending data (of one run, or all) now; re-raise any background write error."""
-        error, self._error = self._error, None
-        self._write_pending(run_id)
+        """Write pending data (of one run, or all) now; re-raise a background write error."""
+        error = self._pop_error(run_id)
+        with self._flush_lock:
+            for rid, ms, ps, ts in self._take(run_id):
+                self._write_one(rid, ms, ps, ts)
         if error is not None:
             raise error
+
+    def finish(self, run_id: str, finish: FinalWriter) -> None:
+        """Hand the run's pending data to ``finish`` (called once, maybe with empty lists), so
+        the last batch and the end of the run can be written together."""
+        error = self._pop_error(run_id)
+        with self._flush_lock:
+            taken = self._take(run_id)
+            ms, ps, ts = (taken[0][1], taken[0][2], taken[0][3]) if taken else ([], [], [])
+            if error is not None:
+                if taken:
+                    self._write_one(run_id, ms, ps, ts)
+                raise error
+            try:
+                finish(ms, ps, ts)
+            except StoreUnavailableError:
+                self._put_back(run_id, ms, ps, ts)
+                raise
 
     def _loop(self) -> None:
         while not self._closed:
             self._wake.wait(self._interval)
             self._wake.clear()
-            try:
-                self._write_pending(None)
-            except ModelkeepError as exc:
-                self._error = self._error or exc
+            with self._flush_lock:
+                for rid, ms, ps, ts in self._take(None):
+                    try:
+                        self._write_one(rid, ms, ps, ts)
+                    except ModelkeepError as exc:
+                        with self._lock:
+                            self._errors.setdefault(rid, exc)
 
     def close(self) -> None:
         """Flush and stop the background thread."""

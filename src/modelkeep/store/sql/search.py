@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, String, and_, cast, literal, or_, select
+from sqlalchemy import ColumnElement, Connection, Select, String, and_, cast, literal, or_, select
 
 from modelkeep.exceptions import InvalidInputError
 from modelkeep.store.search_syntax import (
@@ -123,29 +123,78 @@ def _order_column(key: OrderKey, index: int, stmt: Select[Any]) -> tuple[Select[
     return stmt.outerjoin(child, on), child.c.value
 
 
+def _ordered(
+    stmt: Select[Any], keys: Sequence[OrderKey], first: int = 0, leading: Sequence[Any] = ()
+) -> Select[Any]:
+    """``stmt`` ordered by ``leading``, then ``keys`` (NULLs last either way), newest first."""
+    order_by: list[Any] = list(leading)
+    for i, key in enumerate(keys, start=first):
+        stmt, column = _order_column(key, i, stmt)
+        order_by.append(column.is_(None))
+        order_by.append(column.desc() if key.descending else column.asc())
+    order_by += [m.runs.c.start_time.desc(), m.runs.c.pk.desc()]
+    return stmt.order_by(*order_by)
+
+
 @dataclass
 class RunQuery:
-    """A compiled search: ``select_pks`` gives one ordered page of run primary keys."""
+    """A compiled search; :meth:`fetch_pks` gives one ordered page of run primary keys."""
 
     experiment_ids: list[int]
     where: ColumnElement[bool] | None
     order: list[OrderKey]
     view: str
 
-    def select_pks(self, offset: int, limit: int) -> Select[Any]:
-        stmt = select(m.runs.c.pk).select_from(m.runs)
-        stmt = stmt.where(m.runs.c.experiment_id.in_(self.experiment_ids))
+    def _filtered(self, stmt: Select[Any], *, drive_from_runs: bool = True) -> Select[Any]:
+        experiment: Any = m.runs.c.experiment_id
+        stage: Any = m.runs.c.lifecycle_stage
+        if not drive_from_runs:
+            # "+ 0" / "|| ''" keep SQLite from driving the query from the runs index, so it
+            # walks the order key's index instead (SQLite's documented way to disqualify one)
+            experiment, stage = experiment + 0, stage + literal("")
+        stmt = stmt.where(experiment.in_(self.experiment_ids))
         if self.view != "all":
-            stmt = stmt.where(m.runs.c.lifecycle_stage == self.view)
+            stmt = stmt.where(stage == self.view)
         if self.where is not None:
             stmt = stmt.where(self.where)
-        order_by: list[Any] = []
-        for i, key in enumerate(self.order):
-            stmt, column = _order_column(key, i, stmt)
-            order_by.append(column.is_(None))  # NULLs last in both directions
-            order_by.append(column.desc() if key.descending else column.asc())
-        order_by += [m.runs.c.start_time.desc(), m.runs.c.pk.desc()]
-        return stmt.order_by(*order_by).offset(offset).limit(limit)
+        return stmt
+
+    def fetch_pks(self, conn: Connection, offset: int, limit: int) -> list[int]:
+        """Primary keys of the runs at ``offset`` .. ``offset + limit`` in search order."""
+        if not self.order or self.order[0].ident.kind == "attribute":
+            stmt = _ordered(self._filtered(select(m.runs.c.pk)), self.order)
+            return list(conn.execute(stmt.offset(offset).limit(limit)).scalars())
+        return self._fetch_by_child_key(conn, offset, limit)
+
+    def _fetch_by_child_key(self, conn: Connection, offset: int, limit: int) -> list[int]:
+        # Ordering by a metric/param/tag: walk that key's (key, value) index in order, which
+        # stops after one page, instead of sorting every run. Runs without a value follow.
+        lead, rest = self.order[0], self.order[1:]
+        child = _CHILD[lead.ident.kind].alias("lead")
+        joined = select(m.runs.c.pk).select_from(child.join(m.runs, m.runs.c.pk == child.c.run_pk))
+        having = self._filtered(joined, drive_from_runs=False).where(
+            child.c.key == lead.ident.key, child.c.value.is_not(None)
+        )
+        value = child.c.value.desc() if lead.descending else child.c.value.asc()
+        having = _ordered(having, rest, first=1, leading=[value])
+        found = list(conn.execute(having.limit(offset + limit)).scalars())
+        if len(found) >= offset + limit:
+            return found[offset:]
+        page = found[offset:]
+        other = _CHILD[lead.ident.kind].alias("lead_missing")
+        has_value = (
+            select(literal(1))
+            .where(
+                other.c.run_pk == m.runs.c.pk,
+                other.c.key == lead.ident.key,
+                other.c.value.is_not(None),
+            )
+            .exists()
+        )
+        missing = _ordered(self._filtered(select(m.runs.c.pk)).where(~has_value), rest, first=1)
+        skip = max(0, offset - len(found))
+        page += conn.execute(missing.offset(skip).limit(limit - len(page))).scalars()
+        return page
 
 
 def build_query(

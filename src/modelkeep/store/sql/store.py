@@ -167,12 +167,40 @@ class SqlStore(ExperimentMixin, BaseStore):
         tags: Sequence[RunTag] = (),
     ) -> None:
         with transaction(self._engines.write) as conn:
-            pk = self._run_pk(conn, run_id)
-            cur = batch.cursor(conn)
-            batch.insert_params(conn, cur, pk, params)
-            if metrics:
-                batch.insert_metrics(conn, cur, pk, metrics)
-            batch.upsert_tags(conn, cur, pk, tags)
+            self._log_batch(conn, run_id, metrics, params, tags)
+
+    def _log_batch(
+        self,
+        conn: Connection,
+        run_id: str,
+        metrics: Sequence[Metric],
+        params: Sequence[Param],
+        tags: Sequence[RunTag],
+    ) -> int:
+        pk = self._run_pk(conn, run_id)
+        cur = batch.cursor(conn)
+        batch.insert_params(conn, cur, pk, params)
+        if metrics:
+            batch.insert_metrics(conn, cur, pk, metrics)
+        batch.upsert_tags(conn, cur, pk, tags)
+        return pk
+
+    def finish_run(
+        self,
+        run_id: str,
+        status: RunStatus,
+        end_time: int,
+        metrics: Sequence[Metric] = (),
+        params: Sequence[Param] = (),
+        tags: Sequence[RunTag] = (),
+    ) -> None:
+        values = {
+            "status": v.check_status(status).value,
+            "end_time": v.check_int64(end_time, "end_time"),
+        }
+        with transaction(self._engines.write) as conn:
+            pk = self._log_batch(conn, run_id, metrics, params, tags)
+            batch.update_run(conn, batch.cursor(conn), pk, values)
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         t = m.metric_history
@@ -224,7 +252,7 @@ class SqlStore(ExperimentMixin, BaseStore):
         )
         offset = search.decode_page_token(page_token)
         with transaction(self._engines.read) as conn:
-            pks = list(conn.execute(query.select_pks(offset, max_results + 1)).scalars())
+            pks = query.fetch_pks(conn, offset, max_results + 1)
             more = len(pks) > max_results
             pks = pks[:max_results]
             runs = load_runs(conn, pks)
