@@ -9,8 +9,9 @@ import contextlib
 import itertools
 import os
 import socket
+import subprocess
+import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,38 +42,39 @@ def postgres_database() -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP) as sock:
+        sock.bind(("127.0.0.1", 0))  # port 0: the OS picks a free port
+        return int(sock.getsockname()[1])
+
+
 @contextlib.contextmanager
 def tracking_server(tmp: Path) -> Iterator[str]:
-    """modelkeep's tracking server over SQLite, served by uvicorn in a thread of this process."""
-    import uvicorn
+    """``modelkeep server`` over SQLite in its own process, as a team would run it."""
+    import httpx
 
-    from modelkeep.artifacts import LocalArtifactStore
-    from modelkeep.server import create_app
-    from modelkeep.store import open_store
-
-    store = open_store(f"sqlite:///{tmp / 'server.db'}")
-    app = create_app(mk.Settings(home=tmp), store, LocalArtifactStore(tmp / "artifacts"))
-    # proto must be IPPROTO_TCP: asyncio sets TCP_NODELAY on accepted connections only then,
-    # and without it Nagle plus delayed ACKs add ~40 ms to every keep-alive response.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))  # port 0: the OS picks a free port
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the tracking server did not start")
-        time.sleep(0.01)
+    port = _free_port()
+    command = [
+        sys.executable, "-m", "modelkeep.cli.app", "--store", f"sqlite:///{tmp / 'server.db'}",
+        "server", "--port", str(port), "--artifact-root", str(tmp / "artifacts"),
+    ]  # fmt: skip
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
     try:
-        yield f"http://127.0.0.1:{port}"
+        while True:
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the tracking server did not start")
+            time.sleep(0.05)
+        yield url
     finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        sock.close()
-        store.close()
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 @contextlib.contextmanager

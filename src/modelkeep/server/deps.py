@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated, cast
 
+import anyio.to_thread
 from fastapi import Depends, FastAPI, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
@@ -36,17 +37,17 @@ __all__ = [
 ]
 
 
-def get_store(request: Request) -> BaseStore:
+async def get_store(request: Request) -> BaseStore:
     """The metadata store the app serves."""
     return cast(BaseStore, request.app.state.store)
 
 
-def get_blobs(request: Request) -> BaseArtifactStore:
+async def get_blobs(request: Request) -> BaseArtifactStore:
     """The blob store holding artifact content."""
     return cast(BaseArtifactStore, request.app.state.blobs)
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     """The app's settings."""
     return cast(Settings, request.app.state.settings)
 
@@ -56,11 +57,13 @@ ArtifactsDep = Annotated[BaseArtifactStore, Depends(get_blobs)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def get_current_token(request: Request, store: StoreDep) -> ApiToken | None:
+async def get_current_token(request: Request, store: StoreDep) -> ApiToken | None:
     """The caller's token; ``None`` when auth is off. Raises AuthenticationError when on."""
     if not request.app.state.auth_enabled:
         return None
-    return authenticate(store, request.headers.get("authorization"))
+    # the store lookup blocks: run it in a worker thread, off the event loop
+    header = request.headers.get("authorization")
+    return await anyio.to_thread.run_sync(authenticate, store, header)
 
 
 CurrentToken = Annotated[ApiToken | None, Depends(get_current_token)]
@@ -72,7 +75,7 @@ class RoleRequirement:
     def __init__(self, role: Role) -> None:
         self.role = role
 
-    def __call__(self, token: CurrentToken) -> None:
+    async def __call__(self, token: CurrentToken) -> None:
         if token is not None:
             check_role(token, self.role)
 
@@ -83,7 +86,7 @@ class RoleRequirement:
 class PublicAccess:
     """Access rule: anyone may call the route, even with auth on (only ``/health``)."""
 
-    def __call__(self) -> None:
+    async def __call__(self) -> None:
         return None
 
     def __repr__(self) -> str:
