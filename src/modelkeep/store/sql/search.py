@@ -144,13 +144,15 @@ class RunQuery:
     where: ColumnElement[bool] | None
     order: list[OrderKey]
     view: str
+    dialect: str
 
     def _filtered(self, stmt: Select[Any], *, drive_from_runs: bool = True) -> Select[Any]:
         experiment: Any = m.runs.c.experiment_id
         stage: Any = m.runs.c.lifecycle_stage
-        if not drive_from_runs:
+        if not drive_from_runs and self.dialect == "sqlite":
             # "+ 0" / "|| ''" keep SQLite from driving the query from the runs index, so it
-            # walks the order key's index instead (SQLite's documented way to disqualify one)
+            # walks the order key's index instead (SQLite's documented way to disqualify one);
+            # PostgreSQL's cost-based planner picks that plan by itself
             experiment, stage = experiment + 0, stage + literal("")
         stmt = stmt.where(experiment.in_(self.experiment_ids))
         if self.view != "all":
@@ -211,7 +213,7 @@ def build_query(
         except ValueError:
             continue  # an id that cannot exist matches no run
     where = compile_filter(parse_filter(filter_string), dialect)
-    return RunQuery(ids, where, parse_order_by(list(order_by)), view)
+    return RunQuery(ids, where, parse_order_by(list(order_by)), view, dialect)
 
 
 def encode_page_token(offset: int) -> str:

@@ -1,7 +1,7 @@
 """Build frozen entities from rows: a few batched queries per page of runs, never one per run.
 
-Reads run on the raw DB-API cursor with ``IN (?, ?, ...)`` lists in chunks: for a page of 1,000
-runs, SQLAlchemy's expanding parameters and row objects cost more than the queries themselves.
+Reads run on the raw DB-API cursor: for a page of 1,000 runs, SQLAlchemy's expanding parameters
+and row objects cost more than the queries themselves.
 """
 
 from __future__ import annotations
@@ -24,23 +24,30 @@ _STAGE = {s.value: s for s in LifecycleStage}
 _RUNS_SQL = (
     "SELECT r.pk, r.run_id, r.experiment_id, r.name, r.status, r.start_time, r.end_time, "
     "r.lifecycle_stage, p.run_id FROM mk_runs r LEFT OUTER JOIN mk_runs p ON p.pk = r.parent_pk "
-    "WHERE r.pk IN ({marks})"
+    "WHERE r.pk {in_pks}"
 )
-_CHILD_SQL = "SELECT run_pk, key, value FROM {table} WHERE run_pk IN ({marks})"
+_CHILD_SQL = "SELECT run_pk, key, value FROM {table} WHERE run_pk {in_pks}"
 _INPUTS_SQL = (
     "SELECT run_pk, name, digest, source, schema_json, num_rows, context FROM mk_inputs "
-    "WHERE run_pk IN ({marks}) ORDER BY id"
+    "WHERE run_pk {in_pks} ORDER BY id"
 )
 
 
 def _select_in(conn: Connection, template: str, pks: Sequence[int], **fmt: str) -> list[Any]:
-    """Rows of ``template`` for every chunk of ``pks`` (``{marks}`` gets the placeholders)."""
-    mark = "%s" if conn.dialect.name == "postgresql" else "?"
+    """Rows of ``template`` whose ``{in_pks}`` condition matches ``pks``.
+
+    PostgreSQL gets one array parameter (``= ANY(%s)``), planned once; SQLite gets
+    ``IN (?, ...)`` lists in chunks under its bound-parameter limit.
+    """
     cur = cursor(conn)
+    if conn.dialect.name == "postgresql":
+        cur.execute(template.format(in_pks="= ANY(%s)", **fmt), (list(pks),))
+        return list(cur.fetchall())
     rows: list[Any] = []
     for i in range(0, len(pks), _CHUNK):
         chunk = list(pks[i : i + _CHUNK])
-        cur.execute(template.format(marks=", ".join([mark] * len(chunk)), **fmt), chunk)
+        marks = ", ".join(["?"] * len(chunk))
+        cur.execute(template.format(in_pks=f"IN ({marks})", **fmt), chunk)
         rows.extend(cur.fetchall())
     return rows
 
