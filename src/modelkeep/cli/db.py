@@ -38,5 +38,5 @@ def upgrade(
     from modelkeep.store.sql.migrate import head_revision
 
     with open_metadata_store(ctx, uri):
-        pass
+        pass  # opening the store is the upgrade: SqlStore migrates to head on open
     typer.echo(f"Database is at revision {head_revision()} (head)")
