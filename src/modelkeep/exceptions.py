@@ -8,11 +8,16 @@ message without a traceback.
 ModelkeepError                       500  (never raised for bad input)
 ├── InvalidInputError                400  bad value from a caller; ``field`` names it
 │   ├── InvalidFilterError           400  search filter did not parse; ``position`` points at it
-│   └── UnsafePathError              400  artifact path escapes the store root
+│   ├── UnsafePathError              400  artifact path escapes the store root
+│   ├── InputSchemaError             400  data does not fit a model signature; ``problems``
+│   ├── UnsafeArchiveError           400  an archive entry is absolute, climbs, links or is huge
+│   └── UnsafeModelError             400  loading would run code; pass ``allow_code=True``
 ├── NotFoundError                    404  unknown experiment, run, artifact, token
 ├── AlreadyExistsError               409  unique name taken
 ├── ConflictError                    409  the stored state forbids the change
-│   └── ImmutableParamError          409  a param logged again with a different value
+│   ├── ImmutableParamError          409  a param logged again with a different value
+│   ├── PackageIntegrityError        409  a model package file differs from its manifest
+│   └── SignatureError               409  a signature is missing, bad or from an untrusted key
 ├── AuthenticationError              401  missing or unknown API token
 ├── PermissionDeniedError            403  token lacks the role a route needs
 ├── PayloadTooLargeError             413  request body over the limit
@@ -28,14 +33,19 @@ __all__ = [
     "AuthenticationError",
     "ConflictError",
     "ImmutableParamError",
+    "InputSchemaError",
     "InvalidFilterError",
     "InvalidInputError",
     "ModelkeepError",
     "NotFoundError",
+    "PackageIntegrityError",
     "PayloadTooLargeError",
     "PermissionDeniedError",
+    "SignatureError",
     "StoreError",
     "StoreUnavailableError",
+    "UnsafeArchiveError",
+    "UnsafeModelError",
     "UnsafePathError",
 ]
 
@@ -85,6 +95,41 @@ class UnsafePathError(InvalidInputError):
     code = "unsafe_path"
 
 
+class InputSchemaError(InvalidInputError):
+    """Input data does not fit a model's signature.
+
+    Attributes:
+        problems: every problem found, one line each (all are reported at once).
+    """
+
+    code = "input_schema_mismatch"
+
+    def __init__(self, problems: list[str], *, field: str = "input") -> None:
+        shown = "; ".join(problems)
+        super().__init__(f"input does not match the model signature: {shown}", field=field)
+        self.problems = list(problems)
+
+
+class UnsafeArchiveError(InvalidInputError):
+    """An archive holds an entry that may not be extracted (absolute, ``..``, link, device,
+    or over the size limits)."""
+
+    code = "unsafe_archive"
+
+
+class UnsafeModelError(InvalidInputError):
+    """Loading this model would execute code or trust types off the allowlist.
+
+    The message says which types or flavor, and that ``allow_code=True`` (``--allow-code``)
+    accepts the risk.
+    """
+
+    code = "unsafe_model"
+
+    def __init__(self, message: str, *, field: str = "allow_code") -> None:
+        super().__init__(message, field=field)
+
+
 class NotFoundError(ModelkeepError):
     """The thing asked for does not exist."""
 
@@ -107,6 +152,22 @@ class ImmutableParamError(ConflictError):
     """A param was logged again with a different value; params never change once set."""
 
     code = "immutable_param"
+
+
+class PackageIntegrityError(ConflictError):
+    """A model package's files do not match the sha256 digests of its manifest (or the
+    registry's root digest); the message names the file."""
+
+    code = "package_integrity"
+
+
+class SignatureError(ConflictError):
+    """A model version's signature is missing, does not verify, or is from an untrusted key."""
+
+    code = "signature_error"
+
+    def __init__(self, message: str, *, field: str = "signature") -> None:
+        super().__init__(message, field=field)
 
 
 class AuthenticationError(ModelkeepError):

@@ -35,7 +35,23 @@ def test_quickstart_logs_per_step_metrics_datasets_and_artifacts(
         ("validation", "validation"),
     }
     paths = [record.path for record in client.list_artifacts(run.id)]
-    assert paths == ["model/weights.json", "report.txt"]
+    assert {"model/MODEL.json", "model/model.skops", "report.txt"} <= set(paths)
+
+
+def test_quickstart_registers_the_best_model_and_loads_it_by_alias(
+    cli: Invoke, client: Client
+) -> None:
+    result = cli("quickstart", "--runs", "3", "--steps", "10")
+    assert result.exit_code == 0, result.output
+    champion = client.store.get_model_version_by_alias("quickstart-logreg", "champion")
+    runs = client.search_runs([e.id for e in client.list_experiments()])
+    best = max(runs, key=lambda r: r.metrics["val_accuracy"])
+    [champion_run] = [r for r in runs if r.id == champion.run_id]
+    assert champion_run.metrics["val_accuracy"] == best.metrics["val_accuracy"]
+    tracked = f"(tracked: {best.metrics['val_accuracy']:.3f})"
+    assert f"accuracy {best.metrics['val_accuracy']:.3f} {tracked}" in result.stdout
+    history = client.store.list_alias_history("quickstart-logreg")
+    assert "best validation accuracy" in history[-1].reason
 
 
 def test_quickstart_summary_is_best_first_and_shows_the_follow_up_commands(
@@ -66,8 +82,9 @@ def test_quickstart_artifacts_can_be_downloaded(tmp_path: Path, store_uri: str) 
     dest = tmp_path / "out"
     got = runner.invoke(app, ["artifacts", "get", run["id"], "model", "--dest", str(dest)])
     assert got.exit_code == 0, got.output
-    weights = json.loads((dest / "model" / "weights.json").read_text())
-    assert set(weights["weights"]) == {"x0", "x1", "x2", "x3"}
+    manifest = json.loads((dest / "model" / "MODEL.json").read_text())
+    assert manifest["flavor"] == "sklearn"
+    assert [c["name"] for c in manifest["signature"]["inputs"]] == ["x0", "x1", "x2", "x3"]
 
 
 def test_quickstart_rejects_zero_runs(cli: Invoke) -> None:

@@ -41,7 +41,7 @@ try:
 except ImportError:  # pragma: no cover - not POSIX: fall back to the age rule alone
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["DEFAULT_STALE_TEMP_SECONDS", "LocalArtifactStore"]
+__all__ = ["DEFAULT_STALE_TEMP_SECONDS", "LocalArtifactStore", "fsync_dir"]
 
 logger = logging.getLogger(__name__)
 
@@ -198,9 +198,9 @@ class LocalArtifactStore(BaseArtifactStore):
         fan_out = final.parent
         if not fan_out.is_dir():
             fan_out.mkdir(exist_ok=True)
-            _fsync_dir(self._blobs)
+            fsync_dir(self._blobs)
         os.replace(temp, final)
-        _fsync_dir(fan_out)
+        fsync_dir(fan_out)
 
 
 def _copy_hashing(stream: BinaryIO, out: BinaryIO, max_bytes: int | None) -> BlobInfo:
@@ -240,7 +240,7 @@ def _is_locked(path: str) -> bool:
     return False
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
     """Make a rename or a new entry in ``path`` durable."""
     fd = os.open(path, os.O_RDONLY)
     try:

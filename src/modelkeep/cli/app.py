@@ -15,7 +15,18 @@ import typer
 from typer.core import TyperGroup
 
 import modelkeep
-from modelkeep.cli import artifacts, db, experiments, quickstart, runs, server, tokens
+from modelkeep.cli import (
+    artifacts,
+    db,
+    experiments,
+    keys,
+    models,
+    models_files,  # noqa: F401 - adds card/sign/verify/export/import to `models`
+    quickstart,
+    runs,
+    server,
+    tokens,
+)
 from modelkeep.cli.context import CliState
 from modelkeep.cli.output import print_error
 from modelkeep.exceptions import ModelkeepError
@@ -39,7 +50,7 @@ class ModelkeepGroup(TyperGroup):
 app = typer.Typer(
     name="modelkeep",
     cls=ModelkeepGroup,
-    help="Track, compare and serve machine-learning experiments.",
+    help="Track, register and serve machine-learning models.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -47,6 +58,8 @@ app = typer.Typer(
 app.add_typer(experiments.app, name="experiments")
 app.add_typer(runs.app, name="runs")
 app.add_typer(artifacts.app, name="artifacts")
+app.add_typer(models.app, name="models")
+app.add_typer(keys.app, name="keys")
 app.add_typer(tokens.app, name="token")
 app.add_typer(db.app, name="db")
 app.command("server")(server.server)

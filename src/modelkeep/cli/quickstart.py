@@ -1,9 +1,12 @@
-"""``modelkeep quickstart``: a small tracked training to look at with the CLI.
+"""``modelkeep quickstart``: the model lifecycle so far, on the embedded store.
 
 A logistic regression, written with numpy alone, is fitted by gradient descent on a generated
 two-class dataset, once per learning rate. Each fit is one run of the ``quickstart`` experiment,
 logged through the public fluent API: params, per-step ``loss`` and ``accuracy``, validation
-metrics, the train and validation datasets, and the weights plus a text report as artifacts.
+metrics, the train and validation datasets, a text report, and the model itself as a safe
+package (the weights in a scikit-learn ``LogisticRegression``, saved with skops). The best run's
+model is then registered, aliased ``champion`` and loaded back by its alias to score the
+validation set, checking that the loaded model reproduces the tracked accuracy.
 """
 
 from __future__ import annotations
@@ -23,9 +26,10 @@ if TYPE_CHECKING:
 
     from modelkeep.tracking import ActiveRun
 
-__all__ = ["EXPERIMENT", "quickstart"]
+__all__ = ["EXPERIMENT", "MODEL_NAME", "quickstart"]
 
 EXPERIMENT = "quickstart"
+MODEL_NAME = "quickstart-logreg"
 _FEATURES = ("x0", "x1", "x2", "x3")
 
 
@@ -40,6 +44,25 @@ class _Split:
         frame = pd.DataFrame(self.x, columns=list(_FEATURES))
         frame["label"] = self.y.astype(int)
         return frame
+
+    def features(self) -> Any:
+        import pandas as pd
+
+        return pd.DataFrame(self.x, columns=list(_FEATURES))
+
+
+def _as_estimator(w: NDArray[np.float64], b: float) -> Any:
+    """The learned weights as a fitted scikit-learn LogisticRegression (same decision rule)."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression()
+    model.coef_ = w.reshape(1, -1).copy()
+    model.intercept_ = np.array([b])
+    model.classes_ = np.array([0, 1])
+    model.n_features_in_ = len(_FEATURES)
+    model.feature_names_in_ = np.array(_FEATURES, dtype=object)
+    return model
 
 
 @dataclass(frozen=True)
@@ -110,8 +133,7 @@ def _track_one(
         w, b, loss, accuracy = _fit(run, train, lr, steps, advance)
         val_loss, val_accuracy = _evaluate(w, b, val)
         run.log_metrics({"val_loss": val_loss, "val_accuracy": val_accuracy}, step=steps - 1)
-        weights = dict(zip(_FEATURES, (float(x) for x in w), strict=True))
-        run.log_dict({"weights": weights, "bias": b, "learning_rate": lr}, "model/weights.json")
+        run.log_model(_as_estimator(w, b), "model", input_example=val.features().head(5))
         report = (
             f"logistic regression, learning rate {lr:g}, {steps} steps\n"
             f"train: loss {loss:.4f}, accuracy {accuracy:.4f}\n"
@@ -151,6 +173,43 @@ def _train_all(uri: str, count: int, steps: int) -> list[_Result]:
     return results
 
 
+@dataclass(frozen=True)
+class _Registered:
+    version: int
+    run_name: str
+    val_accuracy: float
+    loaded_accuracy: float
+
+
+def _register_best(uri: str, results: list[_Result]) -> _Registered:
+    """Register the best model by validation accuracy, alias it ``champion``, load it back
+    through the alias and score the validation set with it."""
+    import numpy as np
+
+    import modelkeep as mk
+    from modelkeep.tracking import fluent
+
+    best = max(results, key=lambda r: (r.val_accuracy, -r.loss))
+    _, val = _make_data()
+    mk.set_tracking_uri(uri)
+    try:
+        mv = mk.register_model(
+            f"runs:/{best.run_id}/model",
+            name=MODEL_NAME,
+            description="Quickstart: numpy logistic regression on two Gaussian classes.",
+            tags={"source": "quickstart"},
+        )
+        reason = f"best validation accuracy ({best.val_accuracy:.3f}) of {len(results)} runs"
+        mk.set_alias(MODEL_NAME, "champion", version=mv.version, reason=reason)
+        champion = mk.load_model(f"models:/{MODEL_NAME}@champion")
+        predicted = np.asarray(champion.predict(val.features()))
+        loaded_accuracy = float(np.mean(predicted == val.y.astype(int)))
+    finally:
+        fluent.reset()
+        mk.set_tracking_uri(None)
+    return _Registered(mv.version, best.run_name, best.val_accuracy, loaded_accuracy)
+
+
 def _print_next_steps(ctx: typer.Context, best: _Result) -> None:
     store = store_option_hint(ctx)
     typer.echo("\nLook at the result:")
@@ -160,6 +219,8 @@ def _print_next_steps(ctx: typer.Context, best: _Result) -> None:
     )
     typer.echo(f"  modelkeep {store}runs show {best.run_id}")
     typer.echo(f"  modelkeep {store}artifacts list {best.run_id}")
+    typer.echo(f"  modelkeep {store}models show {MODEL_NAME}")
+    typer.echo(f"  modelkeep {store}models card models:/{MODEL_NAME}@champion")
     typer.echo(f"  modelkeep {store}server    # then open http://127.0.0.1:5000/docs")
 
 
@@ -186,5 +247,11 @@ def quickstart(
         columns,
         rows,
         keep_whole=("run id",),
+    )
+    registered = _register_best(uri, results)
+    typer.echo(
+        f"\nRegistered {registered.run_name} as models:/{MODEL_NAME}/{registered.version} "
+        f"and aliased it 'champion'. Loaded back through the alias, it scores validation "
+        f"accuracy {registered.loaded_accuracy:.3f} (tracked: {registered.val_accuracy:.3f})."
     )
     _print_next_steps(ctx, results[0])

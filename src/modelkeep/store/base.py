@@ -39,14 +39,16 @@ from modelkeep.entities import (
     RunTag,
     now_ms,
 )
+from modelkeep.store.registry_base import RegistryStore
 
 __all__ = ["BaseStore", "RunView"]
 
 RunView = str  # "active" | "deleted" | "all"
 
 
-class BaseStore(abc.ABC):
-    """Abstract metadata store: experiments, runs, metrics, params, tags, inputs, artifacts."""
+class BaseStore(RegistryStore, abc.ABC):
+    """Abstract metadata store: experiments, runs, metrics, params, tags, inputs, artifacts,
+    and the model registry (:class:`~modelkeep.store.registry_base.RegistryStore`)."""
 
     # ---- experiments -------------------------------------------------------------------
     @abc.abstractmethod

@@ -63,6 +63,7 @@ from modelkeep.server.schemas import (
     encode_float,
 )
 from modelkeep.store.base import BaseStore, RunView
+from modelkeep.store.rest_registry import RestRegistryMixin
 
 __all__ = ["RestStore"]
 
@@ -144,7 +145,7 @@ def artifact_url_path(path: str) -> str:
     return quote(path, safe="/")
 
 
-class RestStore(BaseStore):
+class RestStore(RestRegistryMixin, BaseStore):
     """A metadata store served by a modelkeep tracking server.
 
     Args:

@@ -16,6 +16,7 @@ from modelkeep.store import validation as v
 from modelkeep.store.validation import check_status
 from modelkeep.tracking.buffer import MetricBuffer
 from modelkeep.tracking.client import Client
+from modelkeep.tracking.client_models import ModelInfo
 from modelkeep.tracking.datasets import describe_dataset
 
 __all__ = ["ActiveRun"]
@@ -153,6 +154,37 @@ class ActiveRun:
     def log_dataset(self, data: Any, name: str = "dataset", context: str = "") -> None:
         """Record a DataFrame, array or data file as an input of this run, by content digest."""
         self.client.log_inputs(self.id, [describe_dataset(data, name, context)])
+
+    def log_model(
+        self,
+        model: Any,
+        name: str = "model",
+        *,
+        input_example: Any = None,
+        signature: Any = None,
+        flavor: str | None = None,
+        requirements: Sequence[str] | None = None,
+    ) -> ModelInfo:
+        """Save ``model`` as a safe, hashed package under ``name`` among the run's artifacts.
+
+        The flavor is detected from the model's type unless given; the signature is inferred
+        from ``input_example`` and the model's prediction on it unless given. The manifest
+        records this run's datasets and latest metrics (buffered metrics are flushed first).
+
+        Example:
+            >>> info = run.log_model(clf, input_example=X.head(5))  # doctest: +SKIP
+            >>> mk.register_model(info.uri, name="churn")
+        """
+        self.flush()
+        return self.client.log_model(
+            self.id,
+            model,
+            name,
+            input_example=input_example,
+            signature=signature,
+            flavor=flavor,
+            requirements=requirements,
+        )
 
     def log_figure(self, figure: Any, artifact_file: str) -> ArtifactRecord:
         """Save a matplotlib figure as an artifact (format from the file suffix)."""

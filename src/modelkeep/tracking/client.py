@@ -26,6 +26,7 @@ from modelkeep.entities import (
 )
 from modelkeep.store import BaseStore, open_store
 from modelkeep.store.validation import check_status
+from modelkeep.tracking.client_model_files import ModelFilesMixin
 
 __all__ = ["Client"]
 
@@ -39,7 +40,7 @@ def _artifact_repository(store: BaseStore, settings: Settings) -> BaseRunArtifac
     return StoreArtifactRepository(store, LocalArtifactStore(settings.resolved_artifact_root()))
 
 
-class Client:
+class Client(ModelFilesMixin):
     """Low-level tracking client: every call goes straight to the store.
 
     Args:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from modelkeep.server.routes import artifacts, experiments, runs, service, tokens
+from modelkeep.server.routes import artifacts, experiments, models, runs, service, tokens
 
 __all__ = ["ROUTERS"]
 
@@ -14,4 +14,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     runs.router,
     artifacts.router,
     tokens.router,
+    models.router,
 )

@@ -5,6 +5,13 @@ in chunks: one row per (run, key, logged batch) holding little-endian int64 step
 timestamps and float64 values as packed arrays, so logging 100,000 points writes a handful of
 rows (NaN and +-inf kept bit-exact). The latest-value table, used by search, stores NaN as NULL
 (SQLite cannot store NaN, and PostgreSQL would sort it above every number).
+
+Model registry: registered models and versions have integer surrogate keys (``id``) that child
+tables use. ``mk_registered_models.next_version`` is the number the next version gets; it is
+incremented in the transaction that inserts the version (the row lock, or SQLite's write lock,
+serialises concurrent registrations), so numbers are never reused, even after a delete. Trusted
+keys are a JSON list of base64 public keys. Alias history has no foreign key to the versions:
+it outlives the versions it mentions and goes only with its model.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from sqlalchemy import (
     Column,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     LargeBinary,
@@ -147,4 +155,131 @@ api_tokens = Table(
     Column("token_hash", String(64), nullable=False, unique=True),
     Column("created_time", BigInteger, nullable=False),
     Column("revoked", Boolean, nullable=False, default=False),
+)
+
+
+# ---- model registry ------------------------------------------------------------------------
+
+registered_models = Table(
+    "mk_registered_models",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(256), nullable=False, unique=True),
+    Column("description", Text, nullable=False),
+    Column("require_signatures", Boolean, nullable=False),
+    Column("trusted_keys", Text, nullable=False),
+    Column("next_version", Integer, nullable=False),
+    Column("created_by", String(256), nullable=False),
+    Column("creation_time", BigInteger, nullable=False),
+    Column("last_update_time", BigInteger, nullable=False),
+)
+
+registered_model_tags = Table(
+    "mk_registered_model_tags",
+    metadata,
+    Column(
+        "model_id",
+        Integer,
+        ForeignKey("mk_registered_models.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=False),
+    Index("ix_mk_registered_model_tags_key_model", "key", "model_id"),
+)
+
+model_versions = Table(
+    "mk_model_versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "model_id",
+        Integer,
+        ForeignKey("mk_registered_models.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("version", Integer, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("run_id", String(32), nullable=True),
+    Column("root_digest", String(64), nullable=False),
+    Column("flavor", String(100), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("created_by", String(256), nullable=False),
+    Column("updated_by", String(256), nullable=False),
+    Column("creation_time", BigInteger, nullable=False),
+    Column("last_update_time", BigInteger, nullable=False),
+    UniqueConstraint("model_id", "version"),
+    Index("ix_mk_model_versions_run_id", "run_id"),
+    Index("ix_mk_model_versions_root_digest", "root_digest"),
+    Index("ix_mk_model_versions_creation_time", "creation_time"),
+)
+
+model_version_tags = Table(
+    "mk_model_version_tags",
+    metadata,
+    Column(
+        "version_id",
+        Integer,
+        ForeignKey("mk_model_versions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=False),
+    Index("ix_mk_model_version_tags_key_version", "key", "version_id"),
+)
+
+model_aliases = Table(
+    "mk_model_aliases",
+    metadata,
+    Column(
+        "model_id",
+        Integer,
+        ForeignKey("mk_registered_models.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("alias", String(256), primary_key=True),
+    Column("version", Integer, nullable=False),
+    # an alias can only point at an existing version; deleting one it points at fails
+    ForeignKeyConstraint(
+        ["model_id", "version"],
+        ["mk_model_versions.model_id", "mk_model_versions.version"],
+        name="fk_mk_model_aliases_version_mk_model_versions",
+    ),
+    Index("ix_mk_model_aliases_model_version", "model_id", "version"),
+)
+
+alias_history = Table(
+    "mk_model_alias_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "model_id",
+        Integer,
+        ForeignKey("mk_registered_models.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("alias", String(256), nullable=False),
+    Column("version", Integer, nullable=True),
+    Column("previous_version", Integer, nullable=True),
+    Column("actor", String(256), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+    Index("ix_mk_model_alias_history_model_alias", "model_id", "alias", "id"),
+)
+
+model_version_signatures = Table(
+    "mk_model_version_signatures",
+    metadata,
+    Column(
+        "version_id",
+        Integer,
+        ForeignKey("mk_model_versions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("key_id", String(16), primary_key=True),
+    Column("public_key", String(64), nullable=False),
+    Column("signature", String(128), nullable=False),
+    Column("signed_by", String(256), nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
 )

@@ -32,6 +32,7 @@ from modelkeep.store.sql import batch, migrate, search
 from modelkeep.store.sql import models as m
 from modelkeep.store.sql.experiments import ExperimentMixin
 from modelkeep.store.sql.names import generate_run_name
+from modelkeep.store.sql.registry import RegistryMixin
 from modelkeep.store.sql.session import Engines, transaction
 from modelkeep.store.sql.snapshots import load_runs
 
@@ -40,7 +41,7 @@ __all__ = ["SqlStore"]
 _PK_BY_RUN_ID = select(m.runs.c.pk).where(m.runs.c.run_id == bindparam("run_id"))
 
 
-class SqlStore(ExperimentMixin, BaseStore):
+class SqlStore(ExperimentMixin, RegistryMixin, BaseStore):
     """Metadata store on a SQL database.
 
     Args:
