@@ -199,3 +199,48 @@ def test_model_card_describes_the_version(
     assert "first good model" in text
     assert "income" in text  # signature column
     assert "<html" in html.read_text().lower()
+
+
+class _Payload:
+    """Unpickling this would create the marker file (it never must)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_registering_a_pickle_disguised_as_a_model_is_refused(
+    tracking_uri: str,
+    forest: RandomForestClassifier,
+    data: tuple[pd.DataFrame, np.ndarray],
+    tmp_path: Path,
+) -> None:
+    import dataclasses
+    import pickle
+
+    from modelkeep.registry.manifest import read_manifest, sha256_file, write_manifest
+    from modelkeep.registry.package import save_package
+
+    frame, _ = data
+    package = tmp_path / "package"
+    save_package(forest, package, input_example=frame.head(3))
+    marker = tmp_path / "pwned"
+    (package / "model.skops").write_bytes(pickle.dumps(_Payload(marker)))
+    manifest = read_manifest(package)  # the attacker re-hashes so the digests agree
+    files = {**manifest.files, "model.skops": sha256_file(package / "model.skops")}
+    write_manifest(package, dataclasses.replace(manifest, files=files))
+    client = Client(tracking_uri)
+    try:
+        run = client.create_run(client.get_or_create_experiment("e").id)
+        client.artifacts.log_dir(run.id, package, "model")
+        with pytest.raises(mk.PackageIntegrityError) as caught:
+            client.register_model(f"runs:/{run.id}/model", "churn")
+        assert caught.value.field == "model.skops"
+        with pytest.raises(mk.PackageIntegrityError):
+            client.load_model(f"runs:/{run.id}/model", allow_code=True)
+        assert list(client.search_model_versions()) == []
+    finally:
+        client.close()
+    assert not marker.exists()

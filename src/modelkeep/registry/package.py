@@ -41,7 +41,7 @@ from modelkeep.registry.manifest import (
 )
 from modelkeep.registry.signature import ModelSignature, infer_signature, save_input_example
 
-__all__ = ["load_package", "save_package"]
+__all__ = ["audit_package", "load_package", "save_package"]
 
 # Recorded for diagnosis but never pinned as requirements: "python" is not a pip package, and
 # modelkeep itself is what loads the package.
@@ -143,6 +143,23 @@ def load_package(
     flavor = get_flavor(manifest.flavor)
     model = flavor.load(directory, manifest.flavor_options, allow_code=allow_code)
     return LoadedModel(model, manifest, digest, directory, uri=uri, version=version)
+
+
+def audit_package(
+    directory: Path, expected_root_digest: str | None = None
+) -> tuple[Manifest, str]:
+    """Verify the package's digests and let its flavor check its files without loading them.
+
+    Registration runs this: a package whose files are not what its flavor writes (a pickle
+    passed off as a skops file, say) is refused before it becomes a version.
+
+    Raises:
+        PackageIntegrityError: a digest differs, or the flavor's files are not what it wrote.
+        InvalidInputError: the package's flavor is unknown here.
+    """
+    manifest, digest = verify_package(Path(directory), expected_root_digest)
+    get_flavor(manifest.flavor).audit(Path(directory), manifest.flavor_options)
+    return manifest, digest
 
 
 def _choose_flavor(model: Any, name: str | None) -> Flavor:

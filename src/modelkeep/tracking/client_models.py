@@ -212,12 +212,18 @@ class ModelsMixin:
         """Register the package at ``model_uri`` as the next version of ``name``.
 
         The registered model is created when missing (with ``description``); the version
-        records the package's root digest after its files are verified.
+        records the package's root digest after its files are verified and its flavor has
+        checked them without deserialising anything (a disguised pickle is refused here).
         """
+        from modelkeep.registry.package import audit_package
+
         who = default_actor() if actor is None else actor
         resolved = self.resolve_model_uri(model_uri)
-        with self._package_dir(model_uri) as (_, manifest, digest):
-            pass
+        expected = resolved.version.root_digest if resolved.version else None
+        with tempfile.TemporaryDirectory(prefix="modelkeep-register-") as tmp:
+            package = self._fetch(resolved, model_uri, Path(tmp) / "package")
+            # digests, then the flavor's own look at its files: nothing is deserialised
+            manifest, digest = audit_package(package, expected)
         try:
             self.store.get_registered_model(name)
         except NotFoundError:

@@ -121,6 +121,11 @@ class Flavor(abc.ABC):
     def save(self, model: Any, directory: Path) -> SavedFlavor:
         """Write ``model``'s files into the existing, empty ``directory``."""
 
+    def audit(self, directory: Path, options: Mapping[str, Any]) -> None:  # noqa: B027
+        """Check, without deserialising anything, that the files look like what this flavor
+        wrote (PackageIntegrityError otherwise). Run at registration, so a disguised payload
+        never becomes a version. The default checks nothing."""
+
     @abc.abstractmethod
     def load(
         self, directory: Path, options: Mapping[str, Any], *, allow_code: bool

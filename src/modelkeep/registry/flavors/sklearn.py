@@ -91,6 +91,17 @@ class SklearnFlavor(Flavor):
         }
         return SavedFlavor({"file": _FILE, "trusted_types": types}, versions, [])
 
+    def audit(self, directory: Path, options: Mapping[str, Any]) -> None:
+        """Refuse a file that is not a skops archive (a pickle passed off as ``model.skops``)
+        by reading its zip directory only; the types it needs are checked when it is loaded."""
+        path, file_name = package_file(directory, options, _FILE)
+        try:
+            with zipfile.ZipFile(path) as archive:
+                if "schema.json" not in archive.namelist():
+                    raise zipfile.BadZipFile("no schema.json in the archive")
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise _not_skops(file_name, exc) from None
+
     def load(
         self, directory: Path, options: Mapping[str, Any], *, allow_code: bool
     ) -> FlavorModel:

@@ -1,0 +1,58 @@
+"""Upgrading real databases written by earlier releases (Optuna's practice).
+
+``fixtures/modelkeep-<revision>.db`` is a SQLite file made by the release whose newest schema
+revision is ``<revision>``, with one of everything that schema could hold. Opening a copy with
+today's SqlStore must migrate it to head and keep every value; each new schema revision adds a
+file here, made with the release before it.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+
+import pytest
+
+from modelkeep.store.sql import SqlStore
+from modelkeep.store.sql.migrate import head_revision
+
+FIXTURES = sorted((Path(__file__).parent / "fixtures").glob("modelkeep-*.db"))
+RUN_ID = "a18541b88e5641f79bdae9e054cd00ea"
+
+
+@pytest.fixture(params=FIXTURES, ids=lambda path: path.stem)
+def upgraded(request: pytest.FixtureRequest, tmp_path: Path) -> SqlStore:
+    copy = tmp_path / "old.db"
+    shutil.copyfile(request.param, copy)
+    store = SqlStore(f"sqlite:///{copy}")
+    request.addfinalizer(store.close)
+    return store
+
+
+def test_there_is_a_fixture_for_every_past_schema() -> None:
+    assert [path.stem for path in FIXTURES] == ["modelkeep-0001"]
+    assert head_revision() == "0002"
+
+
+def test_runs_metrics_and_inputs_survive_the_upgrade(upgraded: SqlStore) -> None:
+    run = upgraded.get_run(RUN_ID)
+    assert (run.name, run.status.value, run.end_time) == ("old-run", "FINISHED", 2000)
+    assert run.params == {"lr": "0.1"}
+    assert run.tags["note"] == "made by schema 0001"
+    assert run.metrics["loss"] == pytest.approx(1 / 50)
+    assert math.isnan(run.metrics["nan"])
+    history = upgraded.get_metric_history(RUN_ID, "loss")
+    assert [m.step for m in history] == list(range(50))
+    assert [(d.name, d.num_rows, d.context) for d in run.inputs] == [("train", 10, "training")]
+    assert upgraded.get_artifact(RUN_ID, "model/weights.json").size == 123
+    assert [t.name for t in upgraded.list_tokens()] == ["ci"]
+    experiment = upgraded.get_experiment(run.experiment_id)
+    assert (experiment.name, dict(experiment.tags)) == ("churn", {"team": "a"})
+
+
+def test_the_upgraded_store_takes_registry_writes(upgraded: SqlStore) -> None:
+    version = upgraded.create_model_version("m", f"runs:/{RUN_ID}/model", "0" * 64, run_id=RUN_ID)
+    assert version.version == 1
+    found = upgraded.search_runs([upgraded.get_run(RUN_ID).experiment_id], "params.lr = '0.1'")
+    assert [r.id for r in found] == [RUN_ID]
