@@ -190,6 +190,9 @@ def test_alias_on_unsigned_version_is_409_when_signatures_are_required(
 ) -> None:
     key = Ed25519PrivateKey.generate()
     policy = {"require_signatures": True, "trusted_keys": [public_key_b64(key)]}
+    blocked = client.patch(f"{MODELS}/{model}", json=policy)  # champion -> unsigned v1
+    assert (blocked.status_code, _error(blocked)["code"]) == (409, "signature_error")
+    assert client.delete(f"{MODELS}/{model}/aliases/champion").status_code == 200
     assert client.patch(f"{MODELS}/{model}", json=policy).status_code == 200
     refused = client.put(f"{MODELS}/{model}/aliases/prod", json={"version": 2})
     assert (refused.status_code, _error(refused)["code"]) == (409, "signature_error")

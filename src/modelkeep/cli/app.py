@@ -1,10 +1,10 @@
 """The ``modelkeep`` command: the root Typer app and the one place errors are reported.
 
 Every :class:`~modelkeep.exceptions.ModelkeepError` a command raises (a malformed filter, an
-unknown run, an unsafe artifact path, an unreachable store...) becomes one red ``Error: ...``
-line on stderr and exit code 1; usage errors keep Click's exit code 2. Heavy modules (pandas,
-FastAPI, uvicorn) are imported inside the commands that need them, so ``modelkeep --help``
-stays fast.
+unknown run, an unsafe artifact path, an unreachable store...), and every ``OSError`` on a file
+the user named, becomes one red ``Error: ...`` line on stderr and exit code 1; usage errors
+keep Click's exit code 2. Heavy modules (pandas, FastAPI, uvicorn) are imported inside the
+commands that need them, so ``modelkeep --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -44,6 +44,10 @@ class ModelkeepGroup(TyperGroup):
             return super().invoke(ctx)
         except ModelkeepError as exc:
             print_error(exc.message)
+            raise typer.Exit(1) from None
+        except OSError as exc:  # a file the user named cannot be read or written
+            where = f": {exc.filename}" if exc.filename else ""
+            print_error(f"{exc.strerror or exc}{where}")
             raise typer.Exit(1) from None
 
 

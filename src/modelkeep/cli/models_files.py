@@ -13,7 +13,7 @@ import typer
 from modelkeep.cli.context import open_client
 from modelkeep.cli.models import JsonOption, app
 from modelkeep.cli.output import print_json, print_table
-from modelkeep.exceptions import InvalidInputError
+from modelkeep.exceptions import InvalidInputError, ModelkeepError
 from modelkeep.registry.signing import load_private_key, load_public_key
 
 __all__ = ["card", "export", "import_", "predict", "sign", "verify"]
@@ -135,11 +135,15 @@ def _read_table(path: Path) -> Any:
         )
     if not path.is_file():
         raise InvalidInputError(f"no such file: {path}", field="input")
-    if suffix == ".csv":
-        return pd.read_csv(path)
-    if suffix == ".parquet":
-        return pd.read_parquet(path)
-    return pd.read_json(path)
+    try:
+        if suffix == ".csv":
+            return pd.read_csv(path)
+        if suffix == ".parquet":
+            return pd.read_parquet(path)
+        return pd.read_json(path)
+    except (ValueError, pd.errors.ParserError, ImportError) as exc:  # EmptyDataError too
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InvalidInputError(f"cannot read {path.name}: {first}", field="input") from None
 
 
 @app.command("predict")
@@ -169,7 +173,15 @@ def predict(
     data = _read_table(input_path)
     with open_client(ctx) as client:
         model = client.load_model(model_uri, allow_code=allow_code)
-    result = model.predict_proba(data) if proba else model.predict(data)
+    try:
+        result = model.predict_proba(data) if proba else model.predict(data)
+    except ModelkeepError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the framework's own complaint, shown as one line
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InvalidInputError(
+            f"the model could not score {input_path.name}: {first}", field="input"
+        ) from None
     frame = result if isinstance(result, pd.DataFrame) else pd.DataFrame(result)
     if not proba and frame.shape[1] == 1:
         frame.columns = ["prediction"]

@@ -111,6 +111,9 @@ class Manifest:
             files = {str(k): str(v) for k, v in dict(data["files"]).items()}
             for path in files:
                 _check_relative(path)
+            example = data.get("input_example")
+            if example is not None and (not isinstance(example, str) or example not in files):
+                raise ValueError(f"input_example {example!r} is not one of the package's files")
             return cls(
                 flavor=str(data["flavor"]),
                 files=files,
@@ -120,7 +123,7 @@ class Manifest:
                 },
                 python_version=str(data.get("python_version", "")),
                 signature=data.get("signature"),
-                input_example=data.get("input_example"),
+                input_example=example,
                 requirements=tuple(str(r) for r in data.get("requirements") or ()),
                 source_run_id=data.get("source_run_id"),
                 datasets=tuple(dict(d) for d in data.get("datasets") or ()),
@@ -203,7 +206,7 @@ def read_manifest(root: Path) -> Manifest:
         ) from None
     try:
         parsed = json.loads(data)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise PackageIntegrityError(
             f"{MANIFEST_FILE} is not valid JSON: {exc}", field=MANIFEST_FILE
         ) from None

@@ -118,7 +118,7 @@ def generate_keypair(
     for path in (private_path, public_path):
         if path.exists() and not overwrite:
             raise InvalidInputError(
-                f"{path} already exists; pass overwrite to replace it", field="path"
+                f"{path} already exists; replace it with overwrite=True (--force)", field="path"
             )
     key = Ed25519PrivateKey.generate()
     encryption: serialization.KeySerializationEncryption = (

@@ -17,7 +17,10 @@ Invariants every backend keeps (checked by :mod:`modelkeep.testing.registry_conf
 * When a model requires signatures, :meth:`set_model_alias` refuses (``SignatureError``) a
   version without a stored signature from one of the model's trusted keys. Turning the
   requirement on needs at least one trusted key (``InvalidInputError``, field
-  ``trusted_keys``). Aliases set before the requirement stay as they are.
+  ``trusted_keys``). So that no alias of such a model ever points at an unsigned version,
+  turning the requirement on, or changing the trusted keys while it is on, is refused
+  (``SignatureError``) while an alias points at a version with no signature from the
+  resulting trusted keys.
 * :meth:`add_model_version_signature` verifies the signature against the version's root digest
   before storing it (``SignatureError`` if it does not verify); the same key signing again
   replaces its earlier signature.

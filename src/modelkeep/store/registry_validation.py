@@ -84,8 +84,11 @@ def check_root_digest(value: object) -> str:
 
 
 def check_version(value: object) -> int:
-    """A version number argument (any integer; unknown ones are NotFound later)."""
-    return v.check_int64(value, "version")
+    """A version number argument: a positive integer (unknown ones are NotFound later)."""
+    number = v.check_int64(value, "version")
+    if number < 1:
+        raise InvalidInputError(f"version numbers start at 1, got {number}", field="version")
+    return number
 
 
 def check_actor(value: object) -> str:

@@ -175,11 +175,35 @@ class SignedAliasConformance:
         with pytest.raises(SignatureError):
             store.set_model_alias("churn", "champion", 1)
 
-    def test_aliases_set_before_requirement_stay(self, store: BaseStore) -> None:
+    def test_requirement_refused_while_an_alias_points_at_an_unsigned_version(
+        self, store: BaseStore
+    ) -> None:
         new_versions(store, 1)
         store.set_model_alias("churn", "champion", 1)
-        trust(store, "churn", new_key()[1])
-        assert store.get_model_version_by_alias("churn", "champion").version == 1
+        with pytest.raises(SignatureError) as caught:
+            trust(store, "churn", new_key()[1])
+        assert "champion" in caught.value.message
+        model = store.get_registered_model("churn")
+        assert (model.require_signatures, model.trusted_keys) == (False, ())
+
+    def test_requirement_accepted_once_aliased_versions_are_signed(self, store: BaseStore) -> None:
+        new_versions(store, 1)
+        store.set_model_alias("churn", "champion", 1)
+        key, public = new_key()
+        sign(store, key, 1)
+        trust(store, "churn", public)
+        assert store.get_registered_model("churn").require_signatures
+
+    def test_dropping_the_key_an_alias_relies_on_is_refused(self, store: BaseStore) -> None:
+        new_versions(store, 1)
+        key, public = new_key()
+        other = new_key()[1]
+        sign(store, key, 1)
+        trust(store, "churn", public)
+        store.set_model_alias("churn", "champion", 1)
+        with pytest.raises(SignatureError):
+            store.update_registered_model("churn", trusted_keys=[other])
+        assert store.get_registered_model("churn").trusted_keys == (public,)
 
     def test_unsigned_version_is_accepted_when_not_required(self, store: BaseStore) -> None:
         new_versions(store, 1)

@@ -25,7 +25,7 @@ from modelkeep.exceptions import (
     InvalidInputError,
     NotFoundError,
 )
-from modelkeep.registry.manifest import Manifest, verify_package
+from modelkeep.registry.manifest import MANIFEST_FILE, Manifest, verify_package
 from modelkeep.registry.uris import ModelUri, parse_model_uri
 
 if TYPE_CHECKING:
@@ -91,11 +91,14 @@ class ModelsMixin:
         The manifest records the run's datasets and latest metrics. Refuses (ConflictError)
         when the run already has artifacts under ``name``: a package is written once.
         """
+        from modelkeep.artifacts import validate_artifact_path
         from modelkeep.registry.package import save_package
 
+        if not name.rstrip("/"):
+            raise InvalidInputError("a model needs a name (its artifact path)", field="name")
+        name = validate_artifact_path(name.rstrip("/"))
         run = self.store.get_run(run_id)
-        if self.artifacts.list(run_id, name):
-            raise ConflictError(f"run {run_id} already has artifacts under {name!r}", field="name")
+        self._refuse_overlap(run_id, name)
         datasets = [{"name": d.name, "digest": d.digest, "context": d.context} for d in run.inputs]
         with tempfile.TemporaryDirectory(prefix="modelkeep-package-") as tmp:
             package = Path(tmp) / "package"
@@ -112,8 +115,24 @@ class ModelsMixin:
                 metrics=dict(run.metrics),
             )
             self.artifacts.log_dir(run_id, package, name)
-        uri = f"runs:/{run_id}/{name.strip('/')}"
-        return ModelInfo(uri, run_id, name.strip("/"), manifest.flavor, digest, manifest)
+        uri = f"runs:/{run_id}/{name}"
+        return ModelInfo(uri, run_id, name, manifest.flavor, digest, manifest)
+
+    def _refuse_overlap(self, run_id: str, name: str) -> None:
+        """A package is written once and never nested in another (that would change the
+        outer package's files and break every version registered from it)."""
+        if self.artifacts.list(run_id, name):
+            raise ConflictError(f"run {run_id} already has artifacts under {name!r}", field="name")
+        parts = name.split("/")
+        for depth in range(1, len(parts)):
+            outer = "/".join(parts[:depth])
+            if any(
+                r.path == f"{outer}/{MANIFEST_FILE}" for r in self.artifacts.list(run_id, outer)
+            ):
+                raise ConflictError(
+                    f"{name!r} lies inside the model package {outer!r} of run {run_id}",
+                    field="name",
+                )
 
     def resolve_model_uri(self, uri: str | ModelUri) -> ResolvedModel:
         """The run and artifact path behind any model URI (NotFoundError when unknown)."""
@@ -224,13 +243,7 @@ class ModelsMixin:
             package = self._fetch(resolved, model_uri, Path(tmp) / "package")
             # digests, then the flavor's own look at its files: nothing is deserialised
             manifest, digest = audit_package(package, expected)
-        try:
-            self.store.get_registered_model(name)
-        except NotFoundError:
-            try:
-                self.store.create_registered_model(name, description=description, actor=who)
-            except AlreadyExistsError:
-                pass  # another process created it first
+        self._ensure_registered_model(name, description, who)
         source = f"runs:/{resolved.run_id}/{resolved.path}"
         return self.store.create_model_version(
             name,
@@ -243,13 +256,29 @@ class ModelsMixin:
             actor=who,
         )
 
+    def _ensure_registered_model(self, name: str, description: str, actor: str) -> None:
+        """Create the registered model with ``description`` unless it exists."""
+        try:
+            self.store.get_registered_model(name)
+        except NotFoundError:
+            try:
+                self.store.create_registered_model(name, description=description, actor=actor)
+            except AlreadyExistsError:
+                pass  # another process created it first
+
     def get_registered_model(self, name: str) -> RegisteredModel:
         return self.store.get_registered_model(name)
 
     def search_registered_models(
-        self, filter_string: str = "", order_by: Sequence[str] = (), max_results: int = 1000
+        self,
+        filter_string: str = "",
+        order_by: Sequence[str] = (),
+        max_results: int = 1000,
+        page_token: str | None = None,
     ) -> Page[RegisteredModel]:
-        return self.store.search_registered_models(filter_string, order_by, max_results)
+        return self.store.search_registered_models(
+            filter_string, order_by, max_results, page_token
+        )
 
     def get_model_version(self, name: str, version: int | str) -> ModelVersion:
         """One version; ``version`` may also be ``"latest"``."""

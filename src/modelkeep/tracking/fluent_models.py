@@ -123,7 +123,8 @@ def search_registered_models(
     filter: str = "",  # noqa: A002
     order_by: Sequence[str] = (),
     max_results: int = 1000,
+    page_token: str | None = None,
 ) -> Page[RegisteredModel]:
     """Registered models matching ``filter``, e.g. ``"name LIKE 'churn%'"``."""
     client, _ = _client_and_buffer()
-    return client.search_registered_models(filter, order_by, max_results)
+    return client.search_registered_models(filter, order_by, max_results, page_token)

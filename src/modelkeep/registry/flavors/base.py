@@ -154,13 +154,18 @@ def package_file(directory: Path, options: Mapping[str, Any], default: str) -> t
     files inside the package, so a name that is absolute or climbs out is refused.
 
     Raises:
-        PackageIntegrityError: the name is not a plain relative path.
+        PackageIntegrityError: the name is not a plain relative path, or no such file is there.
     """
     name = str(options.get("file", default))
     pure = PurePosixPath(name)
     if not name or pure.is_absolute() or ".." in pure.parts or "\\" in name:
         raise PackageIntegrityError(
             f"MODEL.json names flavor file {name!r}, which is not inside the package",
+            field="MODEL.json",
+        )
+    if not (directory / name).is_file():
+        raise PackageIntegrityError(
+            f"MODEL.json names flavor file {name!r}, which the package does not hold",
             field="MODEL.json",
         )
     return directory / name, name

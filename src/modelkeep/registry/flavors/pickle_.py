@@ -77,8 +77,8 @@ class PickleFlavor(Flavor):
         self, directory: Path, options: Mapping[str, Any], *, allow_code: bool
     ) -> FlavorModel:
         if not allow_code:
-            shown = options.get("class", "an object")
-            raise refuse_code(self.name, f"a pickled {shown}")
+            shown = options.get("class")
+            raise refuse_code(self.name, f"a pickled {shown}" if shown else "a pickled object")
         import cloudpickle
 
         path, _ = package_file(directory, options, _FILE)

@@ -109,7 +109,12 @@ class SklearnFlavor(Flavor):
         from skops.io.exceptions import UntrustedTypesFoundException
 
         path, file_name = package_file(directory, options, _FILE)
-        recorded = [str(name) for name in options.get("trusted_types") or ()]
+        listed = options.get("trusted_types") or []
+        if not isinstance(listed, list):
+            raise PackageIntegrityError(
+                "MODEL.json: trusted_types must be a list of type names", field="MODEL.json"
+            )
+        recorded = [str(name) for name in listed]
         _refuse_unlisted(file_name, recorded, allow_code)
         # One pass: skops audits every type against ``trusted`` before it builds anything.
         try:

@@ -16,13 +16,18 @@ import sqlalchemy.exc as sa_exc
 from sqlalchemy import Connection, Table, delete, select, update
 
 from modelkeep.entities import ModelVersion, ModelVersionStatus, Page, RegisteredModel, now_ms
-from modelkeep.exceptions import AlreadyExistsError, InvalidInputError, NotFoundError
+from modelkeep.exceptions import (
+    AlreadyExistsError,
+    InvalidInputError,
+    NotFoundError,
+    SignatureError,
+)
 from modelkeep.store import registry_validation as rv
 from modelkeep.store import validation as v
 from modelkeep.store.sql import models as m
 from modelkeep.store.sql import registry_search
 from modelkeep.store.sql.batch import on_conflict_insert
-from modelkeep.store.sql.registry_aliases import AliasMixin
+from modelkeep.store.sql.registry_aliases import AliasMixin, unsigned_aliases
 from modelkeep.store.sql.registry_rows import (
     load_model,
     load_models,
@@ -172,11 +177,18 @@ class RegistryMixin(AliasMixin):
         with transaction(self._engines.write) as conn:
             row = model_row(conn, name, lock=True)
             required = values.get("require_signatures", row.require_signatures)
-            if required and json.loads(values.get("trusted_keys", row.trusted_keys)) == []:
+            trusted = set(json.loads(values.get("trusted_keys", row.trusted_keys)))
+            if required and not trusted:
                 raise InvalidInputError(
                     f"Registered model {name!r} cannot require signatures without a trusted "
                     "key; pass trusted_keys with at least one public key",
                     field="trusted_keys",
+                )
+            if required and (offending := unsigned_aliases(conn, row.id, trusted)):
+                raise SignatureError(
+                    f"Registered model {name!r} cannot require signatures from these keys "
+                    f"while aliases point at versions none of them signed: "
+                    f"{', '.join(offending)}; sign those versions or move the aliases first"
                 )
             conn.execute(update(_M).where(_M.c.id == row.id).values(values))
             return load_model(conn, row)

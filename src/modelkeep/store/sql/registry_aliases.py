@@ -82,6 +82,23 @@ def _require_trusted_signature(conn: Connection, model: Row[Any], target: Row[An
         )
 
 
+def unsigned_aliases(conn: Connection, model_id: int, trusted: set[str]) -> list[str]:
+    """``"alias -> vN"`` for each alias of the model whose version has no signature from a
+    key in ``trusted`` (stored signatures were verified when they were added)."""
+    rows = conn.execute(
+        select(_A.c.alias, _A.c.version, _V.c.id)
+        .join(_V, (_V.c.model_id == _A.c.model_id) & (_V.c.version == _A.c.version))
+        .where(_A.c.model_id == model_id)
+        .order_by(_A.c.alias)
+    ).all()
+    found = []
+    for alias, version, version_id in rows:
+        signed = conn.execute(select(_S.c.public_key).where(_S.c.version_id == version_id))
+        if trusted.isdisjoint(signed.scalars()):
+            found.append(f"{alias} -> v{version}")
+    return found
+
+
 class AliasMixin:
     """Alias, signature and delete methods of the registry half of SqlStore."""
 
