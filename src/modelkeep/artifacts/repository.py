@@ -9,7 +9,10 @@ contract over HTTP.
 
 Semantics follow MLflow: ``artifact_path`` arguments name a *directory* of the tree, so
 ``log_file(run, Path("roc.png"), "plots")`` stores ``plots/roc.png``. Logging a path again
-replaces what it points at (last write wins).
+replaces what it points at (last write wins), except inside a model package: a folder holding
+``MODEL.json`` is sealed (its files are pinned by digest and may be registered and signed), so
+writing anything under it raises :class:`~modelkeep.exceptions.ConflictError`. ``log_dir``
+writes a folder's ``MODEL.json`` last, after the files it lists.
 
 Example:
     >>> repo = StoreArtifactRepository(store, LocalArtifactStore(root))  # doctest: +SKIP
@@ -37,7 +40,11 @@ from modelkeep.entities import ArtifactRecord
 from modelkeep.exceptions import ConflictError, InvalidInputError, NotFoundError, UnsafePathError
 from modelkeep.store.base import BaseStore
 
-__all__ = ["BaseRunArtifactRepository", "StoreArtifactRepository"]
+__all__ = ["SEALING_FILE", "BaseRunArtifactRepository", "StoreArtifactRepository"]
+
+#: A folder holding this file is a model package (``registry/manifest.py``'s ``MANIFEST_FILE``):
+#: sealed, nothing more is written into it.
+SEALING_FILE = "MODEL.json"
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +71,7 @@ class BaseRunArtifactRepository(abc.ABC):
     * An unknown run raises :class:`~modelkeep.exceptions.NotFoundError`, as does an unknown
       artifact path.
     * A record only ever points at a blob that is completely stored.
+    * Nothing is written under a folder that holds ``MODEL.json`` (ConflictError).
     * Nothing is ever read or written on the local file system outside the directories the
       caller names.
 
@@ -173,6 +181,8 @@ class BaseRunArtifactRepository(abc.ABC):
             raise InvalidInputError(f"not a directory: {local_dir}", field="local_dir")
         files = _files_inside(local_dir)
         planned = [(_join_logical(artifact_path, rel), src) for rel, src in files]
+        # A folder's MODEL.json goes last: it seals the folder as a finished model package.
+        planned.sort(key=lambda item: item[0].rsplit("/", 1)[-1] == SEALING_FILE)
         records = []
         for logical, src in planned:
             with src.open("rb") as stream:
@@ -242,8 +252,25 @@ class StoreArtifactRepository(BaseRunArtifactRepository):
     ) -> ArtifactRecord:
         """See :meth:`BaseRunArtifactRepository.log_stream`."""
         logical = validate_artifact_path(path)
+        self._refuse_sealed(run_id, logical)
         info = self.blobs.put_stream(stream, max_bytes=max_bytes)
         return self.store.record_artifact(run_id, logical, info.digest, info.size)
+
+    def _refuse_sealed(self, run_id: str, logical: str) -> None:
+        """A folder holding ``MODEL.json`` is a finished model package: its files are pinned
+        by digest (and maybe registered and signed), so nothing more is written into it."""
+        parts = logical.split("/")
+        for depth in range(1, len(parts)):
+            folder = "/".join(parts[:depth])
+            try:
+                self.store.get_artifact(run_id, f"{folder}/{SEALING_FILE}")
+            except NotFoundError:
+                continue
+            raise ConflictError(
+                f"{logical!r} lies inside the model package {folder!r}, which is sealed once "
+                "written; log it under another path",
+                field="path",
+            )
 
     def list(self, run_id: str, prefix: str = "") -> builtins.list[ArtifactRecord]:
         """See :meth:`BaseRunArtifactRepository.list`."""
