@@ -17,6 +17,8 @@ from typer.core import TyperGroup
 import modelkeep
 from modelkeep.cli import (
     artifacts,
+    data,
+    data_rules,  # noqa: F401 - adds validate/suggest to `data`
     db,
     experiments,
     keys,
@@ -26,6 +28,8 @@ from modelkeep.cli import (
     runs,
     server,
     tokens,
+    train,
+    tune,
 )
 from modelkeep.cli.context import CliState
 from modelkeep.cli.output import print_error
@@ -66,8 +70,11 @@ app.add_typer(models.app, name="models")
 app.add_typer(keys.app, name="keys")
 app.add_typer(tokens.app, name="token")
 app.add_typer(db.app, name="db")
+app.add_typer(data.app, name="data")
 app.command("server")(server.server)
 app.command("quickstart")(quickstart.quickstart)
+app.command("train")(train.train)
+app.command("tune")(tune.tune)
 
 
 def _show_version(value: bool) -> None:

@@ -24,6 +24,11 @@ The rule, by fully qualified name (``module.qualname``), decided without importi
 4. **scipy.sparse** matrices and arrays of every format.
 5. **builtins** that are pure data: containers, numbers, strings, bytes, ``slice``, ``None``.
    Never ``eval``, ``exec``, ``getattr``, ``__import__`` or any other builtin function.
+6. **modelkeep's own data-only estimators**, named one by one in ``_MODELKEEP_TYPES``: the
+   cleaning transformers and the gradient-descent regressor that training puts in a pipeline.
+   Their fitted state is floats, numpy arrays and lists of strings, and their methods are
+   modelkeep's code, already running; never a whole ``modelkeep.`` prefix, so a new class is
+   trusted only once someone has checked that it holds plain data and added it here.
 
 Everything else (``operator.*``, ``os.*``, user functions and classes, ``lightgbm`` and
 ``xgboost`` objects, which their own flavors save in native formats) needs ``allow_code=True``.
@@ -80,6 +85,15 @@ _EXPLICIT = frozenset(
     }
 )
 
+# Checked by hand to hold plain data only (see rule 6); add a class here, never a prefix.
+_MODELKEEP_TYPES = frozenset(
+    {
+        "modelkeep.data.cleaning.OutlierClipper",
+        "modelkeep.data.cleaning.RareCategoryGrouper",
+        "modelkeep.train.gd.GradientDescentRegressor",
+    }
+)
+
 _NUMPY_PATTERNS = (
     re.compile(r"^numpy\.dtypes\.[A-Z][A-Za-z0-9]*DType$"),
     re.compile(r"^numpy\.random\.(_[a-z0-9]+\.)?(PCG64|PCG64DXSM|MT19937|Philox|SFC64)$"),
@@ -101,7 +115,7 @@ def is_allowed(type_name: str) -> bool:
         >>> is_allowed("posix.system")
         False
     """
-    if type_name in _EXPLICIT:
+    if type_name in _EXPLICIT or type_name in _MODELKEEP_TYPES:
         return True
     if any(pattern.match(type_name) for pattern in _NUMPY_PATTERNS):
         return True

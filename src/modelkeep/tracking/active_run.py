@@ -142,9 +142,9 @@ class ActiveRun:
         return self.client.log_bytes(self.id, text.encode("utf-8"), artifact_file)
 
     def log_dict(self, data: Mapping[str, Any], artifact_file: str) -> ArtifactRecord:
-        """Store a dict as JSON (``.json``) or YAML (``.yaml``/``.yml``, needs PyYAML)."""
+        """Store a dict as JSON (``.json``) or YAML (``.yaml``/``.yml``, PyYAML)."""
         if artifact_file.endswith((".yaml", ".yml")):
-            import yaml  # type: ignore[import-untyped]
+            import yaml
 
             text = yaml.safe_dump(dict(data), sort_keys=False)
         else:
