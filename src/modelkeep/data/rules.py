@@ -175,6 +175,10 @@ class RuleSet:
         text = _read_rules_text(source)
         try:
             data = yaml.safe_load(text)
+        except RecursionError:
+            raise InvalidInputError(
+                "rules: the YAML is nested too deeply", field="rules"
+            ) from None
         except yaml.YAMLError as exc:
             where = getattr(exc, "problem_mark", None)
             line = f" at line {where.line + 1}" if where is not None else ""
@@ -194,7 +198,10 @@ def _read_rules_text(source: str | Path) -> str:
     path = Path(source)
     if not path.is_file():
         raise InvalidInputError(f"rules file not found: {path}", field="rules")
-    return path.read_text(encoding="utf-8")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInputError(f"rules file {path} is not UTF-8 text", field="rules") from None
 
 
 def suggest_rules(profile: Profile) -> RuleSet:
@@ -234,7 +241,7 @@ def _column_rules(column: ColumnProfile, n_rows: int, id_like: bool) -> list[Rul
     if _has_range(column, present):
         rules.append(Rule(name, "range", min=column.min, max=column.max))
     listed = len(column.top_values) == column.distinct_count
-    if column.kind == "categorical" and listed and column.distinct_count <= _MAX_ALLOWED:
+    if column.kind == "categorical" and listed and 0 < column.distinct_count <= _MAX_ALLOWED:
         values = tuple(sorted(value for value, _ in column.top_values))
         rules.append(Rule(name, "allowed", values=values))
     return rules

@@ -300,6 +300,12 @@ def validate(data: Any, rules: RuleSet | str | Path) -> ValidationReport:
     ruleset = rules if isinstance(rules, RuleSet) else RuleSet.from_yaml(rules)
     frame = read_table(data)
     columns = [str(name) for name in frame.columns]
+    repeated = sorted({name for name in columns if columns.count(name) > 1})
+    if repeated:
+        raise InvalidInputError(
+            f"data: column names repeat ({', '.join(repeated)}); rules cannot tell them apart",
+            field="data",
+        )
     failures: list[RuleFailure] = []
     for rule in ruleset:
         if rule.column not in columns:

@@ -198,9 +198,13 @@ def read_yaml_config(path: Path) -> tuple[str, Mapping[str, Any]]:
 
     if not path.is_file():
         raise InvalidInputError(f"config file not found: {path}", field="config")
-    text = path.read_text(encoding="utf-8")
     try:
+        text = path.read_text(encoding="utf-8")
         raw = yaml.safe_load(text)
+    except UnicodeDecodeError:
+        raise InvalidInputError(f"{path.name} is not UTF-8 text", field="config") from None
+    except RecursionError:
+        raise InvalidInputError(f"{path.name} is nested too deeply", field="config") from None
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         at = f" (line {where.line + 1})" if where is not None else ""

@@ -133,6 +133,8 @@ def prepare_data(config: TrainConfig | Any) -> PreparedData:
             time_column=split.time_column,
         )
     y_train = train_rows[config.target].reset_index(drop=True)
+    given_test = test_rows[config.target] if config.data.test is not None else None
+    _check_target_values(config, y_train, given_test)
     classes = _classes(y_train) if config.task == "classification" else None
     return PreparedData(
         frame=frame,
@@ -144,6 +146,28 @@ def prepare_data(config: TrainConfig | Any) -> PreparedData:
         features=features,
         classes=classes,
     )
+
+
+def _check_target_values(config: TrainConfig, y_train: Any, y_test: Any) -> None:
+    """Refuse, before any run, a target the task cannot use: text for a regression, or test
+    classes the training rows never show (no model could predict them)."""
+    if config.task == "regression":
+        if not pd.api.types.is_numeric_dtype(y_train) or pd.api.types.is_bool_dtype(y_train):
+            raise InvalidInputError(
+                f"target: column {config.target!r} holds {y_train.dtype} values; a regression "
+                "needs numbers (use task: classification for labels)",
+                field="target",
+            )
+        return
+    if y_test is None:
+        return
+    unseen = sorted(set(map(str, y_test.unique())) - set(map(str, y_train.unique())))
+    if unseen:
+        raise InvalidInputError(
+            f"data.test: target classes {', '.join(unseen[:5])} appear in the test rows but "
+            "never in the training rows",
+            field="data.test",
+        )
 
 
 def _sorted_by_time(rows: pd.DataFrame, config: TrainConfig) -> pd.DataFrame:

@@ -69,12 +69,18 @@ def split_test(
         assert time_column is not None  # the config requires it for this kind
         ordered = sort_by_time(frame, time_column)
         return ordered.iloc[:-n_test], ordered.iloc[-n_test:]
-    train, test = train_test_split(
-        frame,
-        test_size=n_test,
-        random_state=seed,
-        stratify=_stratify(task, frame[target]),
-    )
+    try:
+        train, test = train_test_split(
+            frame,
+            test_size=n_test,
+            random_state=seed,
+            stratify=_stratify(task, frame[target]),
+        )
+    except ValueError as exc:  # a stratified split too small for the classes
+        raise InvalidInputError(
+            f"split.test_size: cannot split {len(frame)} rows by class: {exc}",
+            field="split.test_size",
+        ) from None
     return train, test
 
 
@@ -120,9 +126,15 @@ def fold_indices(
 
     positions = np.arange(len(y))
     if kind == "holdout":
-        train, valid = train_test_split(
-            positions, test_size=test_size, random_state=seed, stratify=_stratify(task, y)
-        )
+        try:
+            train, valid = train_test_split(
+                positions, test_size=test_size, random_state=seed, stratify=_stratify(task, y)
+            )
+        except ValueError as exc:  # a stratified split too small for the classes
+            raise InvalidInputError(
+                f"split.test_size: cannot hold out a validation set by class: {exc}",
+                field="split.test_size",
+            ) from None
         return [(np.sort(train), np.sort(valid))]
     splitter: Any
     if kind == "kfold":

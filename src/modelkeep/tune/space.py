@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -74,7 +75,8 @@ class SearchParam:
             return list(self.choices)
         assert self.low is not None and self.high is not None
         step = self.step if self.step is not None else 1.0
-        count = int(round((self.high - self.low) / step)) + 1
+        # floor, with a little slack for float error: never a value above ``high``
+        count = int(math.floor((self.high - self.low) / step + 1e-9)) + 1
         values = [self.low + i * step for i in range(count)]
         if self.kind == "int":
             return [int(round(v)) for v in values]
@@ -135,6 +137,11 @@ def _check_range(key: str, spec: ParamSpec) -> tuple[float, float, float | None]
         if getattr(spec, attr) is None:
             raise InvalidInputError(f"{key}.{attr}: required key is missing", field=key)
     low, high, step = float(spec.low or 0.0), float(spec.high or 0.0), spec.step
+    for attr, bound in (("low", low), ("high", high), ("step", step)):
+        if bound is not None and not math.isfinite(bound):
+            raise InvalidInputError(
+                f"{key}.{attr}: must be a finite number", field=f"{key}.{attr}"
+            )
     if low > high:
         raise InvalidInputError(f"{key}: low ({low:g}) is above high ({high:g})", field=key)
     if spec.log and low <= 0:
