@@ -197,7 +197,6 @@ def test_test_file_with_an_unseen_class_is_refused_before_any_run(
 def test_out_of_range_lightgbm_param_fails_before_any_run(
     tracking_uri: str, small_csv: Path
 ) -> None:
-    pytest.importorskip("lightgbm")
     model = {"family": "lightgbm", "params": {"n_estimators": -5}}
 
     with pytest.raises(InvalidInputError) as caught:

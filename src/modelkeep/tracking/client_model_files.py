@@ -84,8 +84,7 @@ class ModelFilesMixin(ModelsMixin):
         """Verify the package against the registry, then store an ed25519 signature of its
         root digest."""
         version = self._registered(uri)
-        with self._package_dir(uri):
-            pass  # integrity first: never sign a package that differs from the registered one
+        self._verified_manifest(uri)  # never sign a package that differs from the registered one
         public_key, signature = signing.sign_root_digest(private_key, version.root_digest)
         who = default_actor() if actor is None else actor
         return self.store.add_model_version_signature(
@@ -98,8 +97,7 @@ class ModelFilesMixin(ModelsMixin):
         """Re-hash the package (PackageIntegrityError if it changed) and check every stored
         signature against the model's trusted keys plus ``trusted_keys`` (base64)."""
         version = self._registered(uri)
-        with self._package_dir(uri):
-            pass
+        self._verified_manifest(uri)  # PackageIntegrityError if a file changed
         model = self.store.get_registered_model(version.name)
         trusted = set(model.trusted_keys) | set(trusted_keys)
         checks = tuple(
@@ -187,8 +185,7 @@ class ModelFilesMixin(ModelsMixin):
 
         version = self._registered(uri)
         model = self.store.get_registered_model(version.name)
-        with self._package_dir(uri) as (_, manifest, _):
-            pass
+        manifest = self._verified_manifest(uri)
         run = None
         if version.run_id:
             try:

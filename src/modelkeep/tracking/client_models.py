@@ -8,6 +8,7 @@ version's package must also match the root digest the registry holds.
 
 from __future__ import annotations
 
+import abc
 import getpass
 import shutil
 import tempfile
@@ -65,14 +66,16 @@ class ResolvedModel:
     version: ModelVersion | None
 
 
-class ModelsMixin:
-    """Model operations of the tracking client (mixed into ``Client``)."""
+class ModelsMixin(abc.ABC):
+    """Model operations of the tracking client (mixed into ``Client``, which provides the
+    store and the artifact repository)."""
 
     store: BaseStore
 
     @property
-    def artifacts(self) -> BaseRunArtifactRepository:  # provided by Client
-        raise NotImplementedError
+    @abc.abstractmethod
+    def artifacts(self) -> BaseRunArtifactRepository:
+        """The run artifact repository packages are written to and read from."""
 
     # ---- packages ----------------------------------------------------------------------
     def log_model(
@@ -184,6 +187,12 @@ class ModelsMixin:
             item.rename(target / item.name)
         shutil.rmtree(staging)
         return target
+
+    def _verified_manifest(self, uri: str) -> Manifest:
+        """Download the package to a temporary folder, re-hash it (against the registered
+        root digest for ``models:/``) and return its manifest."""
+        with self._package_dir(uri) as (_, manifest, _):
+            return manifest
 
     @contextmanager
     def _package_dir(self, uri: str) -> Iterator[tuple[Path, Manifest, str]]:
