@@ -27,7 +27,7 @@ EXPECTED = {
     "InputSchemaError", "UnsafeArchiveError", "UnsafeModelError", "NotFoundError",
     "AlreadyExistsError", "ConflictError", "ImmutableParamError", "PackageIntegrityError",
     "SignatureError", "AuthenticationError", "PermissionDeniedError", "PayloadTooLargeError",
-    "StoreError", "StoreUnavailableError",
+    "StoreError", "StoreUnavailableError", "UnsupportedMediaTypeError",
     "__version__",
 }  # fmt: skip
 

@@ -54,6 +54,7 @@ from modelkeep.exceptions import (
     UnsafeArchiveError,
     UnsafeModelError,
     UnsafePathError,
+    UnsupportedMediaTypeError,
 )
 from modelkeep.store import BaseStore, open_store
 from modelkeep.tracking import (
@@ -148,6 +149,7 @@ __all__ = [
     "UnsafeArchiveError",
     "UnsafeModelError",
     "UnsafePathError",
+    "UnsupportedMediaTypeError",
     "VersionSignature",
     "__version__",
     "active_run",

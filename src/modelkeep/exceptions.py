@@ -21,6 +21,7 @@ ModelkeepError                       500  (never raised for bad input)
 ├── AuthenticationError              401  missing or unknown API token
 ├── PermissionDeniedError            403  token lacks the role a route needs
 ├── PayloadTooLargeError             413  request body over the limit
+├── UnsupportedMediaTypeError        415  request body in a format the route does not read
 └── StoreError                       503  the backend failed (database down, locked too long)
     └── StoreUnavailableError        503  server or database could not be reached
 ```
@@ -47,6 +48,7 @@ __all__ = [
     "UnsafeArchiveError",
     "UnsafeModelError",
     "UnsafePathError",
+    "UnsupportedMediaTypeError",
 ]
 
 
@@ -186,6 +188,13 @@ class PayloadTooLargeError(ModelkeepError):
     """A request body is larger than the server accepts."""
 
     code = "payload_too_large"
+
+
+class UnsupportedMediaTypeError(ModelkeepError):
+    """A request body's ``Content-Type`` is not one the route reads; ``field`` is
+    ``content-type``."""
+
+    code = "unsupported_media_type"
 
 
 class StoreError(ModelkeepError):

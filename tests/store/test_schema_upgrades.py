@@ -31,8 +31,8 @@ def upgraded(request: pytest.FixtureRequest, tmp_path: Path) -> SqlStore:
 
 
 def test_there_is_a_fixture_for_every_past_schema() -> None:
-    assert [path.stem for path in FIXTURES] == ["modelkeep-0001"]
-    assert head_revision() == "0002"
+    assert [path.stem for path in FIXTURES] == ["modelkeep-0001", "modelkeep-0002"]
+    assert head_revision() == "0003"
 
 
 def test_runs_metrics_and_inputs_survive_the_upgrade(upgraded: SqlStore) -> None:
@@ -56,3 +56,26 @@ def test_the_upgraded_store_takes_registry_writes(upgraded: SqlStore) -> None:
     assert version.version == 1
     found = upgraded.search_runs([upgraded.get_run(RUN_ID).experiment_id], "params.lr = '0.1'")
     assert [r.id for r in found] == [RUN_ID]
+
+
+def test_the_0002_registry_survives_the_upgrade(tmp_path: Path) -> None:
+    copy = tmp_path / "old.db"
+    shutil.copyfile(Path(__file__).parent / "fixtures" / "modelkeep-0002.db", copy)
+    store = SqlStore(f"sqlite:///{copy}")
+    try:
+        model = store.get_registered_model("churn-model")
+        assert (model.description, dict(model.tags)) == ("made by schema 0002", {"team": "a"})
+        versions = store.search_model_versions("name = 'churn-model'")
+        assert sorted(v.version for v in versions) == [1, 2]
+        first = store.get_model_version("churn-model", 1)
+        assert (first.root_digest, first.run_id, dict(first.tags)) == (
+            "a" * 64,
+            RUN_ID,
+            {"stage": "old"},
+        )
+        assert store.get_model_version_by_alias("churn-model", "champion").version == 2
+        history = store.list_alias_history("churn-model", "champion")
+        assert [(h.version, h.actor, h.reason) for h in history][-1] == (2, "bob", "better")
+        assert store.create_model_version("churn-model", "runs:/x/m", "c" * 64).version == 3
+    finally:
+        store.close()

@@ -1,7 +1,6 @@
 """Review of issue 4 (data checks, training, tuning): hostile configs and data.
 
-A test marked ``xfail(strict=True)`` asserts the correct behaviour of a bug found in review and
-not fixed yet; the rest pin fixed bugs and behaviour that was checked and found right.
+Each test pins a bug found in review (all fixed) or behaviour that was checked and found right.
 """
 
 from __future__ import annotations
@@ -147,11 +146,6 @@ def test_regression_on_text_target_fails_before_any_run(
         pytest.param(
             {"kind": "holdout", "test_size": 0.2},
             id="validation-split",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="BUG: the validation folds are drawn inside the run, so a too-small "
-                "stratified holdout is reported (split.test_size) only after the run exists",
-            ),
         ),
     ],
 )
@@ -189,11 +183,6 @@ def test_test_file_with_an_unseen_class_is_refused_before_any_run(
     assert list(mk.search_runs()) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: train/families.py _check_values checks scikit-learn params only; LightGBM's "
-    "n_estimators=-5 fails at fit inside the run with ValueError (traceback)",
-)
 def test_out_of_range_lightgbm_param_fails_before_any_run(
     tracking_uri: str, small_csv: Path
 ) -> None:
@@ -206,11 +195,6 @@ def test_out_of_range_lightgbm_param_fails_before_any_run(
     assert list(mk.search_runs()) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an all-NaN feature column (already flagged by profile) makes SimpleImputer "
-    "emit UserWarnings on every fit; training should drop/keep it quietly",
-)
 def test_all_missing_feature_column_trains_without_warnings(
     tracking_uri: str, tmp_path: Path
 ) -> None:
@@ -271,11 +255,6 @@ def test_validate_refuses_repeated_column_names() -> None:
         validate(frame, "columns: {a: {not_null: true}}")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: data/profile.py:235 -> tracking/datasets.py _frame_digest hashes cells; a "
-    "JSON file with list/dict cells raises TypeError (traceback from `data profile`)",
-)
 def test_profile_of_json_with_nested_cells_is_clean(tmp_path: Path, cli_env: str) -> None:
     path = tmp_path / "nested.json"
     path.write_text('[{"a": [1, 2], "b": 1}, {"a": [3], "b": 2}]')
@@ -307,11 +286,6 @@ def _tune_config(data: Path, space: dict[str, Any], **tune: Any) -> dict[str, An
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: tune/space.py check_space sorts only by bool(when); a parameter conditional "
-    "on another conditional parameter listed after it is never sampled",
-)
 def test_chained_conditions_sample_every_active_parameter(small_csv: Path) -> None:
     import optuna
 
@@ -381,12 +355,6 @@ def test_zero_trials_and_space_typo_name_the_key(small_csv: Path) -> None:
     assert "max_depth" in typoed.value.message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: tune/study.py _check_same_objective compares only metric and direction; "
-    "resuming a study with another family/search space silently mixes incompatible trials "
-    "(and the refit may apply one family's best params to another)",
-)
 def test_resuming_a_study_with_another_search_space_is_refused(
     tmp_path: Path, small_csv: Path
 ) -> None:
@@ -407,3 +375,101 @@ def test_resuming_a_study_with_another_search_space_is_refused(
 
     with pytest.raises((ConflictError, InvalidInputError)):
         tune(logistic, resume=True, tracking_uri=uri, progress=False)
+
+
+def test_conditions_in_a_cycle_name_the_key(small_csv: Path) -> None:
+    from modelkeep.tune import load_tune_config
+
+    space = {
+        "model.params.criterion": {
+            "type": "categorical",
+            "choices": ["gini", "entropy"],
+            "when": {"model.params.bootstrap": True},
+        },
+        "model.params.bootstrap": {
+            "type": "categorical",
+            "choices": [True, False],
+            "when": {"model.params.criterion": "gini"},
+        },
+    }
+
+    with pytest.raises(InvalidInputError) as caught:
+        load_tune_config(_tune_config(small_csv, space))
+
+    assert caught.value.field.endswith(".when")
+    assert "cycle" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("family", "params", "key"),
+    [
+        ("lightgbm", {"learning_rate": 0.0}, "learning_rate"),
+        ("lightgbm", {"num_leaves": 1}, "num_leaves"),
+        ("xgboost", {"subsample": 1.5}, "subsample"),
+        ("xgboost", {"max_depth": 2.5}, "max_depth"),
+        ("xgboost", {"n_estimators": True}, "n_estimators"),
+    ],
+)
+def test_out_of_range_booster_params_name_the_key(
+    tracking_uri: str, small_csv: Path, family: str, params: dict[str, Any], key: str
+) -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        train(_config(small_csv, model={"family": family, "params": params}))
+
+    assert caught.value.field == f"model.params.{key}"
+    assert list(mk.search_runs()) == []
+
+
+def test_in_range_booster_params_train(tracking_uri: str, small_csv: Path) -> None:
+    params = {"n_estimators": 5, "learning_rate": 0.3, "subsample": 1.0, "max_depth": 0}
+
+    result = train(_config(small_csv, model={"family": "xgboost", "params": params}))
+
+    assert 0.0 <= result.metrics["test_accuracy"] <= 1.0
+
+
+def test_a_column_missing_in_one_fold_only_trains_quietly(
+    tracking_uri: str, tmp_path: Path
+) -> None:
+    frame = _small_frame(n=120).drop(columns="word")
+    frame["t"] = np.arange(len(frame))
+    frame["late"] = np.where(frame["t"] >= 100, 1.0, np.nan)  # only the last rows
+    path = tmp_path / "late.csv"
+    frame.to_csv(path, index=False)
+    split = {"kind": "time", "time_column": "t", "n_splits": 3, "test_size": 0.1}
+
+    result = train(_config(path, split=split))  # filterwarnings=error: a warning fails
+
+    assert 0.0 <= result.metrics["test_accuracy"] <= 1.0
+
+
+def test_resuming_with_the_same_search_space_adds_trials(tmp_path: Path, small_csv: Path) -> None:
+    from modelkeep.tune import tune
+
+    uri = f"sqlite:///{tmp_path / 'tune.db'}"
+    forest = {"model.params.max_depth": {"type": "int", "low": 2, "high": 4}}
+    tune(_tune_config(small_csv, forest, study="S"), tracking_uri=uri, progress=False)
+
+    again = tune(
+        _tune_config(small_csv, forest, study="S", n_trials=3),
+        resume=True,
+        tracking_uri=uri,
+        progress=False,
+    )
+
+    assert again.n_trials == 3
+
+
+def test_a_time_fold_with_one_class_is_refused_before_any_run(
+    tracking_uri: str, tmp_path: Path
+) -> None:
+    frame = _small_frame(n=120).drop(columns="word").sort_values("a")  # y: 0s, then 1s
+    path = tmp_path / "sorted.csv"
+    frame.to_csv(path, index=False)
+    split = {"kind": "time", "time_column": "a", "n_splits": 3, "test_size": 0.1}
+
+    with pytest.raises(InvalidInputError) as caught:
+        train(_config(path, split=split))
+
+    assert caught.value.field == "split.n_splits"
+    assert list(mk.search_runs()) == []

@@ -100,10 +100,26 @@ def test_every_trial_is_a_child_run_and_the_best_is_refit_and_registered(
     assert refit.parent_run_id == result.run_id and refit.name == "s1-best"
     assert 0.9 < refit.metrics["test_roc_auc"] <= 1.0
     assert result.metrics["test_roc_auc"] == refit.metrics["test_roc_auc"]
+    refit_folds = [m.value for m in client.get_metric_history(refit.id, "cv_roc_auc")]
+    assert refit_folds == [m.value for m in client.get_metric_history(best_run.id, "cv_roc_auc")]
+    assert refit_folds == _cross_validated_anew(config, result.best_params)
     assert result.version == 1
     assert client.get_registered_model("cancer").aliases["candidate"] == 1
     model = client.load_model("models:/cancer@candidate")
     assert len(model.predict(_rows(cancer))) == 3
+
+
+def _cross_validated_anew(config: dict[str, Any], best: dict[str, Any]) -> list[float]:
+    """The best configuration's fold scores computed from scratch (what the refit reuses)."""
+    from modelkeep.train import build_pipeline, prepare_data
+    from modelkeep.train.runner import cross_validate, with_params
+    from modelkeep.tune import load_tune_config
+    from modelkeep.tune.objective import model_params
+
+    train_config = with_params(load_tune_config(config).train, model_params(best))
+    data = prepare_data(train_config)
+    folds = cross_validate(train_config, build_pipeline(train_config, data=data), data)
+    return [scores["roc_auc"] for scores in folds]
 
 
 def _rows(path: Path) -> Any:

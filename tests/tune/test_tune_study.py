@@ -22,13 +22,17 @@ from modelkeep.store.sql import SqlStore
 from modelkeep.tracking import Client
 from modelkeep.tune import load_tune_config
 from modelkeep.tune.config import TuneConfig
+from modelkeep.tune.journal import JournalStudyStorage, open_study_journal
 from modelkeep.tune.study import (
     ATTR_PARENT,
+    StudyStorage,
     claim_refit,
+    close_storage,
     make_pruner,
     make_sampler,
     open_storage,
     open_study,
+    quiet_optuna,
     redact,
     storage_url,
 )
@@ -46,11 +50,11 @@ def client(uri: str, tmp_path: Path) -> Iterator[Client]:
         yield opened
 
 
-@pytest.fixture
-def storage(client: Client, uri: str) -> Iterator[optuna.storages.RDBStorage]:
-    opened = open_storage(storage_url(uri))
+@pytest.fixture(params=["journal", "rdb"])
+def storage(client: Client, uri: str, request: pytest.FixtureRequest) -> Iterator[StudyStorage]:
+    opened = open_storage(storage_url(uri), journal=request.param == "journal")
     yield opened
-    opened.engine.dispose()
+    close_storage(opened)
 
 
 @pytest.fixture
@@ -85,7 +89,7 @@ def test_a_store_without_a_shareable_database_needs_a_storage_url(tracking: str)
 
 
 def test_optuna_tables_sit_beside_the_store_tables(
-    client: Client, storage: optuna.storages.RDBStorage, tmp_path: Path, uri: str
+    client: Client, storage: StudyStorage, tmp_path: Path, uri: str
 ) -> None:
     optuna.create_study(storage=storage, study_name="side-by-side")
     tables = {
@@ -94,7 +98,11 @@ def test_optuna_tables_sit_beside_the_store_tables(
             "SELECT name FROM sqlite_master WHERE type = 'table'"
         )
     }
-    assert {"studies", "trials", "alembic_version", "mk_runs", "mk_alembic_version"} <= tables
+    if isinstance(storage, JournalStudyStorage):  # the default: modelkeep's journal tables
+        assert {"mk_study_journal", "mk_study_heartbeats", "mk_runs"} <= tables
+        assert "studies" not in tables
+    else:  # a --storage URL: Optuna's own tables, next to the store's
+        assert {"studies", "trials", "alembic_version", "mk_runs", "mk_alembic_version"} <= tables
     reopened = SqlStore(uri)  # the store's migrations still see only their own tables
     assert reopened.list_experiments() is not None
     reopened.close()
@@ -116,7 +124,7 @@ def test_bad_and_unreachable_storage_urls() -> None:
 
 
 def test_created_study_records_its_parent_run(
-    client: Client, storage: optuna.storages.RDBStorage, config: TuneConfig
+    client: Client, storage: StudyStorage, config: TuneConfig
 ) -> None:
     made, make = _parent_maker(client)
     opened = open_study(storage, config, "s", resume=False, client=client, make_parent=make)
@@ -127,7 +135,7 @@ def test_created_study_records_its_parent_run(
 
 
 def test_joining_worker_shares_the_parent_run(
-    client: Client, storage: optuna.storages.RDBStorage, config: TuneConfig
+    client: Client, storage: StudyStorage, config: TuneConfig
 ) -> None:
     made, make = _parent_maker(client)
     first = open_study(storage, config, "s", resume=False, client=client, make_parent=make)
@@ -137,7 +145,7 @@ def test_joining_worker_shares_the_parent_run(
 
 
 def test_resume_needs_an_existing_study(
-    client: Client, storage: optuna.storages.RDBStorage, config: TuneConfig
+    client: Client, storage: StudyStorage, config: TuneConfig
 ) -> None:
     _, make = _parent_maker(client)
     with pytest.raises(NotFoundError) as caught:
@@ -146,7 +154,7 @@ def test_resume_needs_an_existing_study(
 
 
 def test_an_ended_study_is_continued_only_with_resume(
-    client: Client, storage: optuna.storages.RDBStorage, config: TuneConfig
+    client: Client, storage: StudyStorage, config: TuneConfig
 ) -> None:
     _, make = _parent_maker(client)
     first = open_study(storage, config, "s", resume=False, client=client, make_parent=make)
@@ -160,7 +168,7 @@ def test_an_ended_study_is_continued_only_with_resume(
 
 
 def test_a_study_with_another_objective_is_refused(
-    client: Client, storage: optuna.storages.RDBStorage, config: TuneConfig, tmp_path: Path
+    client: Client, storage: StudyStorage, config: TuneConfig, tmp_path: Path
 ) -> None:
     _, make = _parent_maker(client)
     open_study(storage, config, "s", resume=False, client=client, make_parent=make)
@@ -178,7 +186,7 @@ def test_a_study_with_another_objective_is_refused(
 
 
 def test_a_study_made_outside_modelkeep_gets_a_parent_on_resume(
-    client: Client, storage: optuna.storages.RDBStorage, config: TuneConfig
+    client: Client, storage: StudyStorage, config: TuneConfig
 ) -> None:
     optuna.create_study(storage=storage, study_name="plain", direction="maximize")
     made, make = _parent_maker(client)
@@ -187,7 +195,7 @@ def test_a_study_made_outside_modelkeep_gets_a_parent_on_resume(
 
 
 def test_exactly_one_worker_claims_the_refit(
-    client: Client, storage: optuna.storages.RDBStorage, config: TuneConfig
+    client: Client, storage: StudyStorage, config: TuneConfig
 ) -> None:
     _, make = _parent_maker(client)
     opened = open_study(storage, config, "s", resume=False, client=client, make_parent=make)
@@ -214,7 +222,7 @@ def test_samplers_and_pruners(config: TuneConfig, kind: str, tmp_path: Path) -> 
 
 
 def test_a_dead_workers_trial_run_is_ended_failed(
-    client: Client, storage: optuna.storages.RDBStorage, config: TuneConfig
+    client: Client, storage: StudyStorage, config: TuneConfig
 ) -> None:
     from optuna.trial import FrozenTrial, TrialState
 
@@ -243,3 +251,53 @@ def test_a_dead_workers_trial_run_is_ended_failed(
     assert ended.status == RunStatus.FAILED
     assert ended.tags["modelkeep.tune.state"] == "FAIL"
     assert client.get_run(other.id).status == RunStatus.RUNNING  # another study's trial 3
+
+
+def test_a_silent_trial_is_failed_and_reported_by_the_next_worker(
+    client: Client, uri: str
+) -> None:
+    import time
+    import warnings
+
+    failed: list[int] = []
+    storage = open_study_journal(
+        uri, heartbeat_interval=1, grace_period=0, on_stale=lambda _s, t: failed.append(t.number)
+    )
+    try:
+        study = optuna.create_study(storage=storage, study_name="beats")
+        with warnings.catch_warnings():  # "heartbeat is supposed to be used with optimize"
+            warnings.simplefilter("ignore", UserWarning)
+            silent, never_beat = study.ask(), study.ask()
+        storage.record_heartbeat(silent._trial_id)
+        storage.record_heartbeat(silent._trial_id)  # a second beat updates the first
+        time.sleep(0.05)
+
+        with quiet_optuna():
+            optuna.storages.fail_stale_trials(study)
+
+        states = {t.number: t.state for t in study.get_trials(deepcopy=False)}
+        assert states == {
+            silent.number: optuna.trial.TrialState.FAIL,
+            never_beat.number: optuna.trial.TrialState.RUNNING,  # as Optuna's RDB storage
+        }
+        assert failed == [silent.number]
+    finally:
+        close_storage(storage)
+
+
+def test_journal_entries_are_numbered_without_gaps_across_workers(
+    client: Client, uri: str
+) -> None:
+    from modelkeep.store.sql.study_journal import StudyJournal
+
+    first, second = StudyJournal(uri), StudyJournal(uri)
+    try:
+        first.append([{"op": 1}, {"op": 2}])
+        second.append([{"op": 3}])
+        first.append([])
+
+        assert [entry["op"] for entry in second.read(0)] == [1, 2, 3]
+        assert [entry["op"] for entry in first.read(2)] == [3]
+    finally:
+        first.close()
+        second.close()

@@ -10,15 +10,18 @@ from typing import Any
 import optuna
 import yaml
 
+from modelkeep.tune.study import close_storage, open_storage
+
 
 @contextmanager
-def load_study(name: str, url: str) -> Iterator[optuna.Study]:
-    """The Optuna study ``name`` in database ``url``, its connections closed afterwards."""
-    storage = optuna.storages.RDBStorage(url)
+def load_study(name: str, url: str, *, journal: bool = True) -> Iterator[optuna.Study]:
+    """The Optuna study ``name`` in database ``url`` (modelkeep's journal tables, or Optuna's
+    RDB tables for a ``--storage`` URL), its connections closed afterwards."""
+    storage = open_storage(url, journal=journal)
     try:
         yield optuna.load_study(study_name=name, storage=storage)
     finally:
-        storage.engine.dispose()
+        close_storage(storage)
 
 
 def write_breast_cancer(folder: Path) -> Path:

@@ -63,7 +63,8 @@ def tune(
         typer.Option(
             "--storage",
             metavar="URL",
-            help="Database for the study; default the store's own (required for http stores).",
+            help="Optuna RDB storage for the study (Optuna's tables); default: modelkeep's "
+            "journal in the store's database (required for http stores).",
         ),
     ] = None,
     as_json: Annotated[

@@ -273,7 +273,11 @@ def _numeric_branch(config: CleaningConfig) -> Any:
         clip = config.clip
         steps.append(("clip", OutlierClipper(clip.method, clip.low, clip.high, clip.factor)))
     fill = config.fill_value if config.numeric_impute == "constant" else None
-    steps.append(("impute", SimpleImputer(strategy=config.numeric_impute, fill_value=fill)))
+    # An all-missing column in one fold stays (imputed to 0) rather than warn and vanish.
+    imputer = SimpleImputer(
+        strategy=config.numeric_impute, fill_value=fill, keep_empty_features=True
+    )
+    steps.append(("impute", imputer))
     if config.scale == "standard":
         steps.append(("scale", StandardScaler()))
     return Pipeline(steps)

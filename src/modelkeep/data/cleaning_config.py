@@ -64,7 +64,8 @@ class ColumnPlan:
     Attributes:
         numeric: columns cleaned as numbers (clip, impute, scale).
         categorical: columns cleaned as categories (group rare, impute, encode).
-        dropped: column -> why it is not a model input (datetime, unsupported dtype).
+        dropped: column -> why it is not a model input (datetime, unsupported dtype, no
+            value at all).
     """
 
     numeric: tuple[str, ...] = ()
@@ -195,7 +196,8 @@ def plan_columns(frame: Any, target: str | None = None) -> ColumnPlan:
     """Sort the columns of ``frame`` (all but ``target``) into numeric, categorical, dropped.
 
     Numbers (not booleans) are numeric; booleans, strings, objects and pandas categoricals are
-    categorical; datetimes, timedeltas and anything else are dropped, with the reason.
+    categorical; columns with no value, datetimes, timedeltas and anything else are dropped,
+    with the reason.
 
     Raises:
         InvalidInputError: a column name is not a string (``field="features"``).
@@ -219,7 +221,9 @@ def plan_columns(frame: Any, target: str | None = None) -> ColumnPlan:
             )
         if name == target:
             continue
-        if ptypes.is_bool_dtype(dtype):
+        if len(frame) and bool(frame[name].isna().all()):
+            dropped[name] = "no value in the training data"
+        elif ptypes.is_bool_dtype(dtype):
             categorical.append(name)
         elif ptypes.is_numeric_dtype(dtype) and not ptypes.is_complex_dtype(dtype):
             numeric.append(name)

@@ -29,6 +29,7 @@ from modelkeep.exceptions import (
     PayloadTooLargeError,
     PermissionDeniedError,
     StoreError,
+    UnsupportedMediaTypeError,
 )
 from modelkeep.server.schemas import ErrorResponse
 
@@ -45,6 +46,7 @@ _STATUS_BY_ERROR: tuple[tuple[type[ModelkeepError], int], ...] = (
     (AuthenticationError, 401),
     (PermissionDeniedError, 403),
     (PayloadTooLargeError, 413),
+    (UnsupportedMediaTypeError, 415),
     (StoreError, 503),
 )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +28,22 @@ def _frame_digest(frame: Any) -> str:
     h = hashlib.sha256()
     h.update("\x1f".join(map(str, frame.columns)).encode())
     h.update("\x1f".join(map(str, frame.dtypes)).encode())
-    h.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    try:
+        rows = pd.util.hash_pandas_object(frame, index=False)
+    except TypeError:  # unhashable cells (lists, dicts from JSON): hash their JSON text
+        rows = pd.util.hash_pandas_object(
+            frame.apply(lambda col: col.map(_cell_text) if col.dtype == object else col),
+            index=False,
+        )
+    h.update(rows.to_numpy().tobytes())
     return h.hexdigest()
+
+
+def _cell_text(value: Any) -> Any:
+    if isinstance(value, list | dict | tuple | set):
+        items = sorted(value, key=repr) if isinstance(value, set) else value
+        return json.dumps(items, sort_keys=True, default=repr)
+    return value
 
 
 def _describe_frame(frame: Any, name: str, context: str, source: str) -> DatasetInput:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelkeep.exceptions import InvalidInputError
+from modelkeep.train.param_ranges import check_booster_params
 
 __all__ = ["FAMILIES", "Family", "check_family", "make_estimator"]
 
@@ -154,6 +155,7 @@ def make_estimator(name: str, task: str, params: Mapping[str, Any], seed: int) -
             f"it takes: {', '.join(sorted(accepted))}",
             field=f"model.params.{unknown[0]}",
         )
+    check_booster_params(name, params)
     arguments = dict(family.defaults)
     if family.seeded and "random_state" in accepted:
         arguments["random_state"] = seed

@@ -13,7 +13,7 @@ import pandas as pd
 
 from modelkeep.exceptions import InvalidInputError
 from modelkeep.train.config import TrainConfig, load_train_config
-from modelkeep.train.splits import split_test
+from modelkeep.train.splits import Fold, fold_indices, split_test
 
 __all__ = ["PreparedData", "prepare_data"]
 
@@ -31,6 +31,8 @@ class PreparedData:
         y_test: their targets.
         features: the feature column names, in order.
         classes: the sorted class labels (classification), else None.
+        folds: the validation folds on the training rows, as positions (drawn here so that
+            a split too small for them is refused before any run exists).
     """
 
     frame: pd.DataFrame
@@ -41,6 +43,7 @@ class PreparedData:
     y_test: pd.Series[Any]
     features: list[str]
     classes: list[Any] | None
+    folds: list[Fold]
 
 
 def _columns_text(frame: pd.DataFrame) -> str:
@@ -136,15 +139,26 @@ def prepare_data(config: TrainConfig | Any) -> PreparedData:
     given_test = test_rows[config.target] if config.data.test is not None else None
     _check_target_values(config, y_train, given_test)
     classes = _classes(y_train) if config.task == "classification" else None
+    X_train = train_rows[features].reset_index(drop=True)
+    folds = fold_indices(
+        X_train,
+        y_train,
+        kind=split.kind,
+        task=config.task,
+        n_splits=split.n_splits,
+        test_size=split.test_size,
+        seed=config.seed,
+    )
     return PreparedData(
         frame=frame,
         test_frame=test_frame,
-        X_train=train_rows[features].reset_index(drop=True),
+        X_train=X_train,
         y_train=y_train,
         X_test=test_rows[features].reset_index(drop=True),
         y_test=test_rows[config.target].reset_index(drop=True),
         features=features,
         classes=classes,
+        folds=folds,
     )
 
 

@@ -25,7 +25,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -42,7 +42,6 @@ from modelkeep.train.record import (
     log_plots,
 )
 from modelkeep.train.resources import ResourceMeter
-from modelkeep.train.splits import fold_indices
 
 if TYPE_CHECKING:
     from modelkeep.tracking import ActiveRun
@@ -101,6 +100,7 @@ def build_pipeline(
     params: Mapping[str, Any] | None = None,
     *,
     data: PreparedData | None = None,
+    preprocessor: Any = None,
 ) -> Any:
     """The unfitted ``Pipeline([("preprocess", ColumnTransformer), ("model", estimator)])``.
 
@@ -109,10 +109,14 @@ def build_pipeline(
         params: model parameters over ``model.params`` (see :func:`with_params`).
         data: the prepared data; its feature dtypes decide how each column is cleaned. When
             omitted, the training table is read (pass it when building many pipelines).
+        preprocessor: an unfitted preprocessor built earlier by
+            ``build_preprocessor(config.cleaning, data.X_train, None)`` for this config's
+            cleaning and data; a clone of it is used (pass it when building many pipelines).
 
     Raises:
         InvalidInputError: a bad family or parameter (``model.*``) or cleaning key.
     """
+    from sklearn.base import clone
     from sklearn.pipeline import Pipeline
 
     from modelkeep.data.cleaning import build_preprocessor, parse_cleaning
@@ -121,7 +125,10 @@ def build_pipeline(
     config = with_params(load_train_config(config), params)
     if data is None:
         data = prepare_data(config)
-    preprocessor = build_preprocessor(config.cleaning, data.X_train, None)
+    if preprocessor is None:
+        preprocessor = build_preprocessor(config.cleaning, data.X_train, None)
+    else:
+        preprocessor = clone(preprocessor)
     model_params = dict(config.model.params)
     if parse_cleaning(config.cleaning).imbalance == "class_weight":
         model_params.setdefault("class_weight", "balanced")
@@ -176,18 +183,8 @@ def cross_validate(
     from sklearn.base import clone
 
     config = load_train_config(config)
-    split = config.split
-    folds = fold_indices(
-        data.X_train,
-        data.y_train,
-        kind=split.kind,
-        task=config.task,
-        n_splits=split.n_splits,
-        test_size=split.test_size,
-        seed=config.seed,
-    )
     results: list[dict[str, float]] = []
-    for index, (train_rows, valid_rows) in enumerate(folds):
+    for index, (train_rows, valid_rows) in enumerate(data.folds):
         X, y = _training_rows(config, data.X_train.iloc[train_rows], data.y_train.iloc[train_rows])
         model = clone(pipeline).fit(X, y)
         scores = compute_metrics(
@@ -209,16 +206,26 @@ def fit_final(config: TrainConfig | Any, pipeline: Any, data: PreparedData) -> A
 
 
 def fit_and_log(
-    run: ActiveRun, config: TrainConfig, data: PreparedData, pipeline: Any
+    run: ActiveRun,
+    config: TrainConfig,
+    data: PreparedData,
+    pipeline: Any,
+    fold_scores: Sequence[dict[str, float]] | None = None,
 ) -> tuple[dict[str, float], str]:
     """Steps 1-5 of the module docstring (without registering) inside ``run``.
+
+    Args:
+        fold_scores: the validation folds' scores when they are known already (a tuning
+            trial of this very configuration computed them); else they are computed here.
 
     Returns:
         (the metrics of :attr:`TrainResult.metrics`, the model URI).
     """
     with ResourceMeter() as meter:
         log_inputs(run, config, data)
-        cv_means = log_cv_scores(run, cross_validate(config, pipeline, data))
+        if fold_scores is None:
+            fold_scores = cross_validate(config, pipeline, data)
+        cv_means = log_cv_scores(run, fold_scores)
         model = fit_final(config, pipeline, data)
         test = compute_metrics(model, data.X_test, data.y_test, config.metrics)
         test_metrics = {f"test_{name}": value for name, value in test.items()}

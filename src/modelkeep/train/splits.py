@@ -115,7 +115,7 @@ def fold_indices(
 
     Raises:
         InvalidInputError: (``split.n_splits``) when there are fewer rows, or members of a
-            class, than folds.
+            class, than folds, or a fold would train on one class only.
     """
     from sklearn.model_selection import (
         KFold,
@@ -135,7 +135,10 @@ def fold_indices(
                 f"split.test_size: cannot hold out a validation set by class: {exc}",
                 field="split.test_size",
             ) from None
-        return [(np.sort(train), np.sort(valid))]
+        folds = [(np.sort(train), np.sort(valid))]
+        if task == "classification":
+            _check_fold_classes(folds, y, kind)
+        return folds
     splitter: Any
     if kind == "kfold":
         splitter = KFold(n_splits, shuffle=True, random_state=seed)
@@ -144,9 +147,23 @@ def fold_indices(
     else:
         splitter = TimeSeriesSplit(n_splits)
     try:
-        return [(train, valid) for train, valid in splitter.split(X, y)]
+        folds = [(train, valid) for train, valid in splitter.split(X, y)]
     except ValueError as exc:
         raise InvalidInputError(
             f"split.n_splits: cannot make {n_splits} {kind} folds of {len(y)} rows ({exc})",
             field="split.n_splits",
         ) from None
+    if task == "classification":
+        _check_fold_classes(folds, y, kind)
+    return folds
+
+
+def _check_fold_classes(folds: list[Fold], y: Any, kind: str) -> None:
+    labels = np.asarray(y)
+    for index, (train, _) in enumerate(folds):
+        if len(np.unique(labels[train].astype(str))) < 2:
+            raise InvalidInputError(
+                f"split.n_splits: {kind} fold {index} trains on one class only; use fewer "
+                "folds, more data or another split kind",
+                field="split.n_splits",
+            )

@@ -19,7 +19,7 @@ Example ``tune.yaml`` (the keys above ``tune`` are the training config's, see
       pruner: median                     # median | successive_halving | none, or
                                          # {kind: median, n_startup_trials: 5, ...}
       study: churn-rf                    # default: "<experiment>-<date>-<random>"
-      storage: postgresql+psycopg://...  # default: the tracking store's database
+      storage: postgresql+psycopg://...  # an Optuna RDB storage; default: the store's journal
       jobs: 1                            # worker processes on this machine
       seed: 42                           # the sampler's seed; default: the config's seed
       refit: true                        # refit the best configuration and log it

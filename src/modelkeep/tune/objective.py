@@ -31,6 +31,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from modelkeep.data.cleaning import build_preprocessor
 from modelkeep.entities import Metric, Param, RunStatus, RunTag, now_ms
 from modelkeep.store import BaseStore
 from modelkeep.train import PreparedData, build_pipeline, cross_validate
@@ -141,6 +142,8 @@ class TrialObjective:
         self.experiment_id = experiment_id
         self.parent_run_id = parent_run_id
         self.trials_run = 0
+        # Trials search model parameters only, so every trial cleans the data the same way.
+        self._preprocessor = build_preprocessor(config.train.cleaning, data.X_train, None)
         self._last: tuple[int, str | None] | None = None  # (trial number, run id)
 
     def __call__(self, trial: optuna.Trial) -> float:
@@ -181,7 +184,12 @@ class TrialObjective:
     def _evaluate(
         self, trial: optuna.Trial, sampled: Mapping[str, Any], fold_scores: list[float]
     ) -> list[dict[str, float]]:
-        pipeline = build_pipeline(self.config.train, model_params(sampled), data=self.data)
+        pipeline = build_pipeline(
+            self.config.train,
+            model_params(sampled),
+            data=self.data,
+            preprocessor=self._preprocessor,
+        )
 
         def on_fold(index: int, score: float) -> None:
             fold_scores.append(score)

@@ -47,7 +47,9 @@ from modelkeep.tune.progress import TrialProgress
 from modelkeep.tune.refit import Refit, refit_best
 from modelkeep.tune.study import (
     OpenedStudy,
+    StudyStorage,
     claim_refit,
+    close_storage,
     open_storage,
     open_study,
     redact,
@@ -162,7 +164,11 @@ def tune(
     name = checked.settings.study or default_study_name(checked)
     settings = Settings().model_copy(update={"tracking_uri": uri})
     with Client(uri, settings=settings) as client:
-        optuna_storage = open_storage(url, on_stale=stale_trial_marker(client.store))
+        optuna_storage = open_storage(
+            url,
+            on_stale=stale_trial_marker(client.store),
+            journal=checked.settings.storage is None,
+        )
         try:
             opened = open_study(
                 optuna_storage,
@@ -177,7 +183,7 @@ def tune(
             session = _Session(checked, opened, data, client, url, uri, optuna_storage)
             return session.run(progress)
         finally:
-            optuna_storage.engine.dispose()
+            close_storage(optuna_storage)
 
 
 def default_study_name(config: TuneConfig) -> str:
@@ -222,7 +228,7 @@ class _Session:
         client: Client,
         storage_url: str,
         tracking_uri: str,
-        storage: optuna.storages.RDBStorage,
+        storage: StudyStorage,
     ) -> None:
         self.config = config
         self.opened = opened

@@ -9,6 +9,7 @@ closest parameter the estimator has.
 from __future__ import annotations
 
 import difflib
+import graphlib
 import importlib
 import math
 from collections.abc import Mapping
@@ -99,8 +100,28 @@ def check_space(space: Mapping[str, ParamSpec], train: TrainConfig) -> tuple[Sea
         if param.name.startswith(_PARAMS):
             _check_estimator_param(param, families, train.task)
     _check_class_weight(train, families)
-    # Conditions refer to values sampled earlier, so unconditional parameters go first.
-    return tuple(sorted(params, key=lambda p: bool(p.when)))
+    return _sampling_order(params, by_name)
+
+
+def _sampling_order(
+    params: list[SearchParam], by_name: Mapping[str, SearchParam]
+) -> tuple[SearchParam, ...]:
+    """Unconditional parameters first, then each parameter after every one its condition reads.
+
+    Raises:
+        InvalidInputError: conditions form a cycle; ``field`` names a parameter on it.
+    """
+    graph = {param.name: [cond for cond, _ in param.when] for param in params}
+    try:
+        order = list(graphlib.TopologicalSorter(graph).static_order())
+    except graphlib.CycleError as exc:
+        cycle = exc.args[1]
+        key = f"tune.space.{cycle[0]}.when"
+        raise InvalidInputError(
+            f"{key}: conditions form a cycle ({' -> '.join(cycle)})", field=key
+        ) from None
+    rank = {name: index for index, name in enumerate(order)}
+    return tuple(sorted(params, key=lambda p: (bool(p.when), rank[p.name])))
 
 
 def _check_param(name: str, spec: ParamSpec) -> SearchParam:

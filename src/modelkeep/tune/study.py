@@ -1,23 +1,24 @@
 """Where a study lives, and how workers find, join and finish it.
 
-The Optuna study lives in the same database as the tracking store: an
-:class:`optuna.storages.RDBStorage` on the store's own SQLAlchemy URL (a SQLite file or
-PostgreSQL). Optuna keeps its own tables there (``studies``, ``trials``, ``alembic_version``...),
-next to modelkeep's ``mk_*`` tables, and neither touches the other's. A store reached over
-HTTP has no database URL here, so it needs an explicit ``storage`` URL.
+By default a study lives in the tracking store's own database, in modelkeep's journal tables
+(:mod:`modelkeep.tune.journal`: Optuna's ``JournalStorage`` with its log in
+``mk_study_journal``, plus trial heartbeats), on a SQLite file or PostgreSQL. An explicit
+``--storage`` URL (``tune.storage``) gets an Optuna RDB storage instead, with Optuna's own
+tables (``studies``, ``trials``...) that Optuna's tools such as optuna-dashboard read; a store
+reached over HTTP has no database URL here, so it needs one.
 
 Every worker (a ``modelkeep tune --study NAME`` process on any machine, or one of the
 ``--jobs`` processes) opens the same study by name. The first one to create it also creates
 the study's parent run and records its id as a study attribute; the others wait for that
 attribute, so all trials become children of one parent run. When a worker's loop ends it waits
 for the trials still running elsewhere, and then one worker only (whoever creates the claim
-study ``NAME:refit:<trials>`` first, an atomic unique insert) refits the best configuration.
+study ``NAME:refit:<trials>`` first, a unique name in either storage) refits the best
+configuration.
 
 SQLite works for several processes on one machine: the store puts the file in WAL mode (which
-sticks to the file) and Optuna's connections get the store's 60 s busy timeout and
-``synchronous=NORMAL``, so writers queue instead of failing and commits cost no fsync.
-Heartbeats (every 15 s) let a crashed worker's trials be failed after a minute instead of
-staying RUNNING for ever.
+sticks to the file), and writers wait up to 60 s for the lock instead of failing; commits use
+``synchronous=NORMAL`` (no fsync each time). Heartbeats (every 15 s) let a crashed worker's
+trials be failed after a minute instead of staying RUNNING for ever.
 """
 
 from __future__ import annotations
@@ -45,18 +46,21 @@ from modelkeep.exceptions import (
 )
 from modelkeep.tracking import Client
 from modelkeep.tune.config import PRUNERS, TuneConfig
+from modelkeep.tune.journal import JournalStudyStorage, open_study_journal
 
 __all__ = [
     "ATTR_METRIC",
     "ATTR_PARENT",
     "OpenedStudy",
     "claim_refit",
+    "close_storage",
     "make_pruner",
     "make_sampler",
     "open_storage",
     "open_study",
     "quiet_optuna",
     "redact",
+    "search_description",
     "storage_url",
     "wait_for_running_trials",
 ]
@@ -64,6 +68,7 @@ __all__ = [
 ATTR_PARENT = "modelkeep.parent_run_id"
 ATTR_METRIC = "modelkeep.metric"
 ATTR_EXPERIMENT = "modelkeep.experiment_id"
+ATTR_SPACE = "modelkeep.search"
 HEARTBEAT_S = 15
 GRACE_S = 60
 _BUSY_TIMEOUT_S = 60
@@ -119,17 +124,40 @@ def redact(url: str) -> str:
         return "<unparseable URL>"
 
 
-def open_storage(
-    url: str, on_stale: StaleTrialCallback | None = None
-) -> optuna.storages.RDBStorage:
-    """An Optuna RDB storage on ``url`` (tables created on first use).
+StudyStorage = optuna.storages.RDBStorage | JournalStudyStorage
 
-    Several workers starting at once may race to create Optuna's tables; a failed attempt is
-    retried a few times before it is reported.
+
+def open_storage(
+    url: str, on_stale: StaleTrialCallback | None = None, *, journal: bool = True
+) -> StudyStorage:
+    """The study storage on ``url``: modelkeep's journal tables in the store's database
+    (``journal``, the default), else an Optuna RDB storage (a ``--storage`` URL, whose tables
+    Optuna's own tools such as optuna-dashboard read).
 
     Raises:
         InvalidInputError: (``storage``) ``url`` is not a database URL.
         StoreUnavailableError: the database could not be reached.
+    """
+    if journal:
+        return open_study_journal(
+            url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S, on_stale=on_stale
+        )
+    return _open_rdb(url, on_stale)
+
+
+def close_storage(storage: StudyStorage) -> None:
+    """Close the storage's database connections."""
+    if isinstance(storage, JournalStudyStorage):
+        storage.dispose()
+    else:
+        storage.engine.dispose()
+
+
+def _open_rdb(url: str, on_stale: StaleTrialCallback | None) -> optuna.storages.RDBStorage:
+    """An Optuna RDB storage on ``url`` (tables created on first use).
+
+    Several workers starting at once may race to create Optuna's tables; a failed attempt is
+    retried a few times before it is reported.
     """
     try:
         dialect = make_url(url).get_backend_name()
@@ -233,7 +261,7 @@ class OpenedStudy:
 
 
 def open_study(
-    storage: optuna.storages.RDBStorage,
+    storage: StudyStorage,
     config: TuneConfig,
     name: str,
     *,
@@ -279,6 +307,7 @@ def open_study(
         experiment_id = client.get_or_create_experiment(_experiment(config)).id
         parent = make_parent(experiment_id)
         study.set_user_attr(ATTR_METRIC, config.metric)
+        study.set_user_attr(ATTR_SPACE, search_description(config))
         study.set_user_attr(ATTR_EXPERIMENT, experiment_id)
         study.set_user_attr(ATTR_PARENT, parent)
         return OpenedStudy(study, parent, experiment_id, created=True)
@@ -291,7 +320,7 @@ def _experiment(config: TuneConfig) -> str:
     return config.train.experiment or "Default"
 
 
-def _study_exists(storage: optuna.storages.RDBStorage, name: str) -> bool:
+def _study_exists(storage: StudyStorage, name: str) -> bool:
     try:
         storage.get_study_id_from_name(name)
     except KeyError:
@@ -314,6 +343,44 @@ def _check_same_objective(study: optuna.Study, config: TuneConfig) -> None:
             "use another --study",
             field="tune.metric",
         )
+    recorded = study.user_attrs.get(ATTR_SPACE)
+    if recorded is None:
+        return
+    wanted = search_description(config)
+    for key in ("task", "family", "space"):
+        if recorded.get(key) != wanted[key]:
+            field = {"task": "task", "family": "model.family", "space": "tune.space"}[key]
+            raise ConflictError(
+                f"{field}: study {study.study_name!r} searched another {key} "
+                f"({_short(recorded.get(key))}); its trials cannot be mixed with this config's; "
+                "use another --study",
+                field=field,
+            )
+
+
+def search_description(config: TuneConfig) -> dict[str, Any]:
+    """What makes two configs' trials comparable: task, base family and search space, as
+    JSON-ready values (stored on the study, compared when a worker joins or resumes)."""
+    space = [
+        {
+            "name": p.name,
+            "kind": p.kind,
+            "low": p.low,
+            "high": p.high,
+            "step": p.step,
+            "log": p.log,
+            "choices": [repr(c) for c in p.choices],
+            "when": [[cond, [repr(v) for v in values]] for cond, values in p.when],
+        }
+        for p in sorted(config.space, key=lambda p: p.name)
+    ]
+    return {"task": config.train.task, "family": config.train.model.family, "space": space}
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, list):
+        return ", ".join(str(item.get("name")) for item in value if isinstance(item, dict))
+    return str(value)
 
 
 def _wait_for_parent(
@@ -371,7 +438,7 @@ def wait_for_running_trials(study: optuna.Study, poll_s: float = 0.25) -> None:
         time.sleep(poll_s)
 
 
-def claim_refit(storage: optuna.storages.RDBStorage, study: optuna.Study) -> bool:
+def claim_refit(storage: StudyStorage, study: optuna.Study) -> bool:
     """Whether this worker is the one to refit the study's best configuration now.
 
     The claim is the creation of a study named ``NAME:refit:<number of trials>``: a unique

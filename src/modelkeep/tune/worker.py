@@ -34,6 +34,8 @@ from modelkeep.tune.objective import (
 from modelkeep.tune.study import (
     ATTR_EXPERIMENT,
     ATTR_PARENT,
+    StudyStorage,
+    close_storage,
     make_pruner,
     make_sampler,
     open_storage,
@@ -126,11 +128,15 @@ def run_worker(spec: WorkerSpec) -> int:
     data = prepare_data(config.train)
     settings = Settings().model_copy(update={"tracking_uri": spec.tracking_uri})
     with Client(spec.tracking_uri, settings=settings) as client:
-        storage = open_storage(spec.storage_url, on_stale=stale_trial_marker(client.store))
+        storage = open_storage(
+            spec.storage_url,
+            on_stale=stale_trial_marker(client.store),
+            journal=config.settings.storage is None,
+        )
         try:
             return _join_and_run(spec, config, data, client, storage)
         finally:
-            storage.engine.dispose()
+            close_storage(storage)
 
 
 def _join_and_run(
@@ -138,7 +144,7 @@ def _join_and_run(
     config: TuneConfig,
     data: PreparedData,
     client: Client,
-    storage: optuna.storages.RDBStorage,
+    storage: StudyStorage,
 ) -> int:
     with quiet_optuna():
         study = optuna.load_study(

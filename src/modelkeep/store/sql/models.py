@@ -283,3 +283,20 @@ model_version_signatures = Table(
     Column("signed_by", String(256), nullable=False),
     Column("timestamp", BigInteger, nullable=False),
 )
+
+# Hyperparameter studies (``modelkeep tune``): Optuna's journal storage over SQL. ``seq`` numbers
+# the log entries 0, 1, 2... without gaps (a writer takes the next numbers under a lock), which
+# every worker replays in order; heartbeats let a dead worker's RUNNING trials be failed.
+study_journal = Table(
+    "mk_study_journal",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("entry", Text, nullable=False),
+)
+
+study_heartbeats = Table(
+    "mk_study_heartbeats",
+    metadata,
+    Column("trial_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("beat_time", BigInteger, nullable=False),
+)
