@@ -52,7 +52,7 @@ def client(uri: str, tmp_path: Path) -> Iterator[Client]:
 
 @pytest.fixture(params=["journal", "rdb"])
 def storage(client: Client, uri: str, request: pytest.FixtureRequest) -> Iterator[StudyStorage]:
-    opened = open_storage(storage_url(uri), journal=request.param == "journal")
+    opened = open_storage(storage_url(uri), study="s", journal=request.param == "journal")
     yield opened
     close_storage(opened)
 
@@ -115,12 +115,20 @@ def test_redact_hides_the_password() -> None:
     assert redact("::") == "<unparseable URL>"
 
 
-def test_bad_and_unreachable_storage_urls() -> None:
+@pytest.mark.parametrize("journal", [True, False], ids=["journal", "rdb"])
+def test_bad_and_unreachable_storage_urls(journal: bool) -> None:
     with pytest.raises(InvalidInputError):
-        open_storage("not a url")
+        open_storage("not a url", study="s", journal=journal)
     with pytest.raises(StoreUnavailableError) as caught:
-        open_storage("postgresql+psycopg://nobody:pw@127.0.0.1:1/none?connect_timeout=1")
+        open_storage(
+            "postgresql+psycopg://nobody:pw@127.0.0.1:1/none?connect_timeout=1",
+            study="s",
+            journal=journal,
+        )
     assert "pw" not in caught.value.message
+    if journal:
+        with pytest.raises(InvalidInputError):
+            open_storage("sqlite:///x.db", study="", journal=journal)
 
 
 def test_created_study_records_its_parent_run(
@@ -253,15 +261,43 @@ def test_a_dead_workers_trial_run_is_ended_failed(
     assert client.get_run(other.id).status == RunStatus.RUNNING  # another study's trial 3
 
 
-def test_a_silent_trial_is_failed_and_reported_by_the_next_worker(
-    client: Client, uri: str
-) -> None:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh migrated store on SQLite, or in its own database on the PostgreSQL test server
+    (these tests write journal entries that are not Optuna's, which no other test may read)."""
+    if request.param == "sqlite":
+        uri = f"sqlite:///{tmp_path / 'journal.db'}"
+        SqlStore(uri).close()
+        yield uri
+        return
+    import uuid
+
+    import sqlalchemy as sa
+
+    shared = sa.engine.make_url(request.getfixturevalue("postgres_database"))
+    name = f"mk_journal_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(shared, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    uri = shared.set(database=name).render_as_string(hide_password=False)
+    SqlStore(uri).close()
+    yield uri
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def test_a_silent_trial_is_failed_and_reported_by_the_next_worker(any_store: str) -> None:
     import time
     import warnings
 
     failed: list[int] = []
     storage = open_study_journal(
-        uri, heartbeat_interval=1, grace_period=0, on_stale=lambda _s, t: failed.append(t.number)
+        any_store,
+        "beats",
+        heartbeat_interval=1,
+        grace_period=0,
+        on_stale=lambda _s, t: failed.append(t.number),
     )
     try:
         study = optuna.create_study(storage=storage, study_name="beats")
@@ -285,19 +321,41 @@ def test_a_silent_trial_is_failed_and_reported_by_the_next_worker(
         close_storage(storage)
 
 
-def test_journal_entries_are_numbered_without_gaps_across_workers(
-    client: Client, uri: str
+def test_journal_entries_are_numbered_without_gaps_across_concurrent_writers(
+    any_store: str,
 ) -> None:
+    import threading
+
     from modelkeep.store.sql.study_journal import StudyJournal
 
-    first, second = StudyJournal(uri), StudyJournal(uri)
-    try:
-        first.append([{"op": 1}, {"op": 2}])
-        second.append([{"op": 3}])
-        first.append([])
+    reader = StudyJournal(any_store, "j")
+    other = StudyJournal(any_store, "another study")
+    other.append([{"other": True}])
+    start = len(reader.read(0))
+    writers = [StudyJournal(any_store, "j") for _ in range(4)]
 
-        assert [entry["op"] for entry in second.read(0)] == [1, 2, 3]
-        assert [entry["op"] for entry in first.read(2)] == [3]
+    def write(index: int) -> None:
+        for step in range(25):
+            writers[index].append([{"w": index, "s": step}, {"w": index, "s": step, "b": 1}])
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        entries = reader.read(start)
+        assert len(entries) == 4 * 25 * 2
+        for index in range(4):  # each writer's entries in its order, each pair adjacent
+            mine = [e for e in entries if e["w"] == index]
+            assert [e["s"] for e in mine] == [s for s in range(25) for _ in (0, 1)]
+        positions = {(e["w"], e["s"], e.get("b")): i for i, e in enumerate(entries)}
+        assert all(positions[(w, s, 1)] == positions[(w, s, None)] + 1
+                   for w in range(4) for s in range(25))  # fmt: skip
+        assert reader.read(start + len(entries)) == []
+        assert other.read(0) == [{"other": True}]  # journals do not mix
     finally:
-        first.close()
-        second.close()
+        reader.close()
+        other.close()
+        for journal in writers:
+            journal.close()

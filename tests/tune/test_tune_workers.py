@@ -146,3 +146,34 @@ def test_interrupted_worker_is_resumed(tmp_path: Path) -> None:
         ]
         assert len(trial_runs) == done + 2
         assert all(r.status != RunStatus.RUNNING for r in trial_runs)
+
+
+def test_jobs_share_one_study_on_postgresql(
+    postgres_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modelkeep.tune import tune
+
+    for key, value in _env(tmp_path).items():
+        if key.startswith("MODELKEEP_"):
+            monkeypatch.setenv(key, value)  # the worker processes inherit them
+    name = f"jobs-{uuid.uuid4().hex[:8]}"
+    config = classification_config(write_breast_cancer(tmp_path), n_trials=6, jobs=2)
+    config["tune"]["study"] = name
+    settings = Settings(artifact_root=tmp_path / "artifacts")
+
+    result = tune(config, tracking_uri=postgres_database, progress=False)
+
+    with load_study(name, postgres_database) as study:
+        trials = study.trials
+    assert result.trials_run == len(trials) and 6 <= len(trials) <= 7
+    assert sorted(t.number for t in trials) == list(range(len(trials)))
+    with Client(postgres_database, settings=settings) as client:
+        runs = _children(client, client.get_run(result.run_id))
+        roles = [r.tags["modelkeep.tune.role"] for r in runs]
+        numbers = sorted(
+            int(r.tags["modelkeep.tune.trial"])
+            for r in runs
+            if "modelkeep.tune.trial" in r.tags and r.tags["modelkeep.tune.role"] == "trial"
+        )
+        assert numbers == sorted(t.number for t in trials) and roles.count("refit") == 1
+    assert result.model_uri is not None

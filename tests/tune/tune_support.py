@@ -17,7 +17,7 @@ from modelkeep.tune.study import close_storage, open_storage
 def load_study(name: str, url: str, *, journal: bool = True) -> Iterator[optuna.Study]:
     """The Optuna study ``name`` in database ``url`` (modelkeep's journal tables, or Optuna's
     RDB tables for a ``--storage`` URL), its connections closed afterwards."""
-    storage = open_storage(url, journal=journal)
+    storage = open_storage(url, study=name, journal=journal)
     try:
         yield optuna.load_study(study_name=name, storage=storage)
     finally:

@@ -1,10 +1,10 @@
 """Optuna's ``JournalStorage`` on the store's database, with trial heartbeats.
 
 ``modelkeep tune`` keeps its studies here unless given a ``--storage`` URL. The log entries
-and heartbeats live in the store's own tables (:class:`modelkeep.store.sql.study_journal.
-StudyJournal`); compared with Optuna's RDB storage this saves most of the per-trial cost (one
-small insert per operation, and only the new entries read back, instead of an ORM session per
-call; see ``benchmarks/tune.py``).
+and heartbeats live in the store's own tables, one journal per study
+(:class:`modelkeep.store.sql.study_journal.StudyJournal`). Compared with Optuna's RDB storage
+this saves most of the per-trial cost (one small insert per operation, and only the new
+entries read back, instead of an ORM session per call; see ``benchmarks/tune.py``).
 
 A worker records its running trial's heartbeat every ``heartbeat_interval`` seconds; a RUNNING
 trial silent for longer than ``grace_period`` is failed by the next worker that looks (Optuna's
@@ -87,19 +87,23 @@ class JournalStudyStorage(JournalStorage, BaseHeartbeat):
 
 def open_study_journal(
     uri: str,
+    study: str,
     *,
     heartbeat_interval: int,
     grace_period: int,
     on_stale: StaleCallback | None = None,
 ) -> JournalStudyStorage:
-    """The study storage in the modelkeep store at ``uri`` (its schema must be current, as
-    opening a ``SqlStore`` on it makes it).
+    """The storage of study ``study`` in the modelkeep store at ``uri`` (its schema must be
+    current, as opening a ``SqlStore`` on it makes it).
+
+    Each study has a journal of its own, so the storage holds that study and the refit
+    claims made for it (``<study>:refit:<n>``), nothing else.
 
     Raises:
         InvalidInputError: ``uri`` is not a SQLite or PostgreSQL URL.
         StoreError: the database cannot be read.
     """
-    journal = StudyJournal(uri)
+    journal = StudyJournal(uri, study)
     try:
         return JournalStudyStorage(
             journal,

@@ -167,6 +167,7 @@ def tune(
         optuna_storage = open_storage(
             url,
             on_stale=stale_trial_marker(client.store),
+            study=name,
             journal=checked.settings.storage is None,
         )
         try:

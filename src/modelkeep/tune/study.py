@@ -128,9 +128,13 @@ StudyStorage = optuna.storages.RDBStorage | JournalStudyStorage
 
 
 def open_storage(
-    url: str, on_stale: StaleTrialCallback | None = None, *, journal: bool = True
+    url: str,
+    on_stale: StaleTrialCallback | None = None,
+    *,
+    study: str,
+    journal: bool = True,
 ) -> StudyStorage:
-    """The study storage on ``url``: modelkeep's journal tables in the store's database
+    """The storage of study ``study`` on ``url``: its journal in the store's database
     (``journal``, the default), else an Optuna RDB storage (a ``--storage`` URL, whose tables
     Optuna's own tools such as optuna-dashboard read).
 
@@ -140,7 +144,7 @@ def open_storage(
     """
     if journal:
         return open_study_journal(
-            url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S, on_stale=on_stale
+            url, study, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S, on_stale=on_stale
         )
     return _open_rdb(url, on_stale)
 

@@ -131,6 +131,7 @@ def run_worker(spec: WorkerSpec) -> int:
         storage = open_storage(
             spec.storage_url,
             on_stale=stale_trial_marker(client.store),
+            study=spec.study_name,
             journal=config.settings.storage is None,
         )
         try:

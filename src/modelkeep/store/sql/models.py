@@ -284,12 +284,14 @@ model_version_signatures = Table(
     Column("timestamp", BigInteger, nullable=False),
 )
 
-# Hyperparameter studies (``modelkeep tune``): Optuna's journal storage over SQL. ``seq`` numbers
-# the log entries 0, 1, 2... without gaps (a writer takes the next numbers under a lock), which
-# every worker replays in order; heartbeats let a dead worker's RUNNING trials be failed.
+# Hyperparameter studies (``modelkeep tune``): Optuna's journal storage over SQL, one journal
+# per study (named after it). ``seq`` numbers a journal's entries 0, 1, 2... without gaps (a
+# writer takes the next numbers under a per-journal lock), which every worker of the study
+# replays in order; heartbeats let a dead worker's RUNNING trials be failed.
 study_journal = Table(
     "mk_study_journal",
     metadata,
+    Column("journal", String(256), primary_key=True),
     Column("seq", BigInteger, primary_key=True, autoincrement=False),
     Column("entry", Text, nullable=False),
 )
@@ -297,6 +299,7 @@ study_journal = Table(
 study_heartbeats = Table(
     "mk_study_heartbeats",
     metadata,
+    Column("journal", String(256), primary_key=True),
     Column("trial_id", BigInteger, primary_key=True, autoincrement=False),
     Column("beat_time", BigInteger, nullable=False),
 )

@@ -19,15 +19,17 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         "mk_study_journal",
+        sa.Column("journal", sa.String(length=256), nullable=False),
         sa.Column("seq", sa.BigInteger(), autoincrement=False, nullable=False),
         sa.Column("entry", sa.Text(), nullable=False),
-        sa.PrimaryKeyConstraint("seq", name=op.f("pk_mk_study_journal")),
+        sa.PrimaryKeyConstraint("journal", "seq", name=op.f("pk_mk_study_journal")),
     )
     op.create_table(
         "mk_study_heartbeats",
+        sa.Column("journal", sa.String(length=256), nullable=False),
         sa.Column("trial_id", sa.BigInteger(), autoincrement=False, nullable=False),
         sa.Column("beat_time", sa.BigInteger(), nullable=False),
-        sa.PrimaryKeyConstraint("trial_id", name=op.f("pk_mk_study_heartbeats")),
+        sa.PrimaryKeyConstraint("journal", "trial_id", name=op.f("pk_mk_study_heartbeats")),
     )
 
 
