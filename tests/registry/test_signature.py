@@ -453,3 +453,22 @@ def test_tensor_problems_are_reported_together() -> None:
     assert _problems(signature, np.zeros(3)) == [
         "expected an array of shape (-1, 3), got shape (3,)"
     ]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32", "int64"])
+def test_a_column_of_json_nulls_fits_a_nullable_number_column(dtype: str) -> None:
+    signature = ModelSignature((ColumnSpec("a", dtype, nullable=True), ColumnSpec("b", "int64")))
+    frame = pd.DataFrame({"a": [None, None], "b": [1, 2]})  # as a JSON request arrives
+
+    converted = signature.validate_input(frame)
+
+    assert converted["a"].isna().all() and len(converted) == 2
+    if dtype.startswith("float"):
+        assert converted["a"].dtype == np.dtype(dtype)
+
+
+def test_a_column_of_json_nulls_is_refused_where_nulls_are_not_allowed() -> None:
+    signature = ModelSignature((ColumnSpec("a", "int64"),))
+
+    with pytest.raises(InputSchemaError, match="null"):
+        signature.validate_input(pd.DataFrame({"a": [None]}))

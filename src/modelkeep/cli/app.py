@@ -22,10 +22,13 @@ from modelkeep.cli import (
     db,
     experiments,
     keys,
+    logs,
     models,
     models_files,  # noqa: F401 - adds card/sign/verify/export/import to `models`
+    predict,
     quickstart,
     runs,
+    serve,
     server,
     tokens,
     train,
@@ -71,10 +74,13 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(tokens.app, name="token")
 app.add_typer(db.app, name="db")
 app.add_typer(data.app, name="data")
+app.add_typer(logs.logs_app, name="logs")
 app.command("server")(server.server)
 app.command("quickstart")(quickstart.quickstart)
 app.command("train")(train.train)
 app.command("tune")(tune.tune)
+app.command("predict")(predict.predict_command)
+app.command("serve")(serve.serve)
 
 
 def _show_version(value: bool) -> None:

@@ -141,6 +141,10 @@ def _cast(series: pd.Series[Any], target: str) -> tuple[pd.Series[Any], str | No
 
 
 def _cast_number(series: pd.Series[Any], target: str) -> tuple[pd.Series[Any], str | None]:
+    if series.dtype == object and series.isna().all():
+        # Only nulls (JSON null in every row of a request): nothing to cast, any number dtype
+        # holds them; nullability is checked afterwards.
+        series = series.astype("float64")
     source = getattr(series.dtype, "numpy_dtype", series.dtype)
     if not isinstance(source, np.dtype) or source.kind not in "biuf":
         return series, _UNSAFE

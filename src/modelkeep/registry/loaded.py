@@ -61,6 +61,12 @@ class LoadedModel:
         return self.manifest.flavor
 
     @property
+    def flavor_model(self) -> FlavorModel:
+        """The flavor's model, whose ``predict`` takes data already checked by
+        :meth:`validate_input` (a server validating once per batch calls it directly)."""
+        return self._model
+
+    @property
     def raw(self) -> Any:
         """The native model object (estimator, Booster, InferenceSession, PythonModel...)."""
         return self._model.raw

@@ -35,7 +35,14 @@ from modelkeep.registry.flavors.base import (
     package_file,
 )
 
-__all__ = ["FLAVOR", "PROBA_ATOL", "PROBA_RTOL", "OnnxFlavor", "OnnxModel"]
+__all__ = [
+    "FLAVOR",
+    "PROBA_ATOL",
+    "PROBA_RTOL",
+    "OnnxFlavor",
+    "OnnxModel",
+    "refuse_external_data",
+]
 
 PROBA_RTOL = 1e-5
 PROBA_ATOL = 1e-6
@@ -161,7 +168,7 @@ class OnnxFlavor(Flavor):
 
         path, file_name = package_file(directory, options, _FILE)
         data = path.read_bytes()
-        _refuse_external_data(data, file_name)
+        refuse_external_data(data, file_name)
         try:
             session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime's errors share no base class below Exception
@@ -171,7 +178,9 @@ class OnnxFlavor(Flavor):
         return OnnxModel(session)
 
 
-def _refuse_external_data(data: bytes, file_name: str) -> None:
+def refuse_external_data(data: bytes, file_name: str) -> None:
+    """Raise PackageIntegrityError unless ``data`` is an ONNX model with every tensor inside
+    it (an external-data reference could make onnxruntime read any file)."""
     import onnx
 
     model = onnx.ModelProto()

@@ -1,0 +1,1 @@
+"""Model serving (filled in by issue 5)."""

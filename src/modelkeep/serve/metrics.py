@@ -1,0 +1,108 @@
+"""Prometheus metrics of the inference server, in a registry owned by each app.
+
+Requests are counted by route template and status, with a latency histogram whose buckets
+start at 0.5 ms (a one-row prediction takes about a millisecond); batches by rows and jobs;
+the served models as an info-style gauge (``modelkeep_serve_model_info{variant, name,
+version, digest, runtime} 1``, replaced on every hot reload); the inference log's backlog is
+read when Prometheus scrapes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+__all__ = ["ServeMetrics"]
+
+_LATENCY_BUCKETS = (
+    0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+)  # fmt: skip
+_ROW_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
+
+
+class ServeMetrics:
+    """The inference server's metrics (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "modelkeep_serve_requests",
+            "Requests answered, by route template and status.",
+            ["route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "modelkeep_serve_request_duration_seconds",
+            "Time to answer a request, by route template.",
+            ["route"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.batch_rows = Histogram(
+            "modelkeep_serve_batch_rows",
+            "Rows scored per model call (micro-batch size).",
+            buckets=_ROW_BUCKETS,
+            registry=self.registry,
+        )
+        self.batch_jobs = Histogram(
+            "modelkeep_serve_batch_requests",
+            "Requests coalesced per model call.",
+            buckets=_ROW_BUCKETS,
+            registry=self.registry,
+        )
+        self.model_info = Gauge(
+            "modelkeep_serve_model_info",
+            "The model versions being served (value 1), by variant.",
+            ["variant", "name", "version", "digest", "runtime"],
+            registry=self.registry,
+        )
+        self.reloads = Counter(
+            "modelkeep_serve_reloads",
+            "Hot reloads after an alias moved, by result.",
+            ["variant", "result"],
+            registry=self.registry,
+        )
+        self.shadow_errors = Counter(
+            "modelkeep_serve_shadow_errors",
+            "Shadow predictions that failed (never visible to callers).",
+            registry=self.registry,
+        )
+        self.log_backlog = Gauge(
+            "modelkeep_serve_inference_log_backlog",
+            "Inference-log records waiting to be written.",
+            registry=self.registry,
+        )
+        self.log_dropped = Gauge(
+            "modelkeep_serve_inference_log_dropped",
+            "Inference-log records dropped because the backlog was full.",
+            registry=self.registry,
+        )
+        self._served: dict[str, tuple[str, str, str, str]] = {}
+
+    def observe_request(self, route: str, status: int, seconds: float) -> None:
+        """Count one answered request."""
+        self.requests.labels(route, str(status)).inc()
+        self.latency.labels(route).observe(seconds)
+
+    def observe_batch(self, jobs: int, rows: int) -> None:
+        """Record one model call's size."""
+        self.batch_jobs.observe(jobs)
+        self.batch_rows.observe(rows)
+
+    def set_model(self, variant: str, name: str, version: str, digest: str, runtime: str) -> None:
+        """Mark ``variant`` as serving this version (replacing what it served before)."""
+        previous = self._served.get(variant)
+        if previous is not None:
+            self.model_info.remove(variant, *previous)
+        self._served[variant] = (name, version, digest, runtime)
+        self.model_info.labels(variant, name, version, digest, runtime).set(1)
+
+    def watch_log(self, backlog: Callable[[], float], dropped: Callable[[], float]) -> None:
+        """Read the inference log's backlog and drop count at each scrape."""
+        self.log_backlog.set_function(backlog)
+        self.log_dropped.set_function(dropped)
+
+    def exposition(self) -> bytes:
+        """The metrics in the Prometheus text format."""
+        return bytes(generate_latest(self.registry))

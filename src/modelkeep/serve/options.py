@@ -1,0 +1,91 @@
+"""``modelkeep serve``'s settings, checked before anything is loaded."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from modelkeep.exceptions import InvalidInputError
+from modelkeep.registry.uris import parse_model_uri
+
+__all__ = ["RUNTIMES", "ServeOptions"]
+
+RUNTIMES = ("auto", "native", "onnx")
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """What to serve and how.
+
+    Attributes:
+        model_uri: ``models:/name@alias``, ``models:/name/3``, ``models:/name/latest`` or
+            ``runs:/<run id>/<path>``.
+        host, port, workers: where to listen; ``workers`` processes each load the model.
+        runtime: ``auto`` (ONNX when it matches the native model), ``native`` or ``onnx``.
+        max_batch_size: the most rows scored in one model call.
+        max_batch_delay_ms: how long a batch waits for more requests under concurrent load.
+        poll_interval_s: how often moving URIs (aliases, ``latest``) are checked.
+        canary_uri, canary_weight: a second model and the share of requests it answers.
+        shadow_uri: a model that gets a copy of every request; its outputs are only logged.
+        auth: require bearer tokens (the tracking server's tokens) on every route but the
+            health probes.
+        max_body_bytes: larger request bodies get 413.
+        inference_log: append every prediction to the inference log.
+        allow_code: allow packages that run code when loaded (python_function, pickle).
+        tracking_uri: the store holding the models (default: the settings' store).
+    """
+
+    model_uri: str
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    runtime: str = "auto"
+    max_batch_size: int = 64
+    max_batch_delay_ms: float = 2.0
+    poll_interval_s: float = 5.0
+    canary_uri: str | None = None
+    canary_weight: float = 0.1
+    shadow_uri: str | None = None
+    auth: bool = False
+    max_body_bytes: int = 32 * 1024 * 1024
+    inference_log: bool = True
+    allow_code: bool = False
+    tracking_uri: str | None = None
+
+    def __post_init__(self) -> None:
+        for field, uri in (
+            ("model_uri", self.model_uri),
+            ("canary", self.canary_uri),
+            ("shadow", self.shadow_uri),
+        ):
+            if uri is not None:
+                try:
+                    parse_model_uri(uri)
+                except InvalidInputError as exc:
+                    raise InvalidInputError(exc.message, field=field) from None
+        _check(self.runtime in RUNTIMES, "runtime", f"one of {', '.join(RUNTIMES)}")
+        _check(1 <= self.port <= 65535, "port", "between 1 and 65535")
+        _check(self.workers >= 1, "workers", "at least 1")
+        _check(self.max_batch_size >= 1, "max_batch_size", "at least 1")
+        _check(
+            math.isfinite(self.max_batch_delay_ms) and self.max_batch_delay_ms >= 0,
+            "max_batch_delay_ms",
+            "0 or more",
+        )
+        _check(
+            math.isfinite(self.poll_interval_s) and self.poll_interval_s > 0,
+            "poll_interval_s",
+            "above 0",
+        )
+        _check(0.0 <= self.canary_weight <= 1.0, "canary_weight", "between 0 and 1")
+        _check(self.max_body_bytes >= 1024, "max_body_bytes", "at least 1024")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The options as JSON-ready values (worker processes rebuild them from this)."""
+        return asdict(self)
+
+
+def _check(ok: bool, field: str, wanted: str) -> None:
+    if not ok:
+        raise InvalidInputError(f"{field}: must be {wanted}", field=field)

@@ -1,0 +1,220 @@
+"""Everything one running inference server holds: the model slots, the alias watcher, the
+inference log, metrics and the token check. Built at start-up, closed at shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from modelkeep.config import Settings
+from modelkeep.entities import ApiToken, Role
+from modelkeep.exceptions import AuthenticationError
+from modelkeep.serve.deployment import BatchSettings, Deployment, load_deployment, resolve_version
+from modelkeep.serve.inference_log import InferenceLog
+from modelkeep.serve.metrics import ServeMetrics
+from modelkeep.serve.options import ServeOptions
+from modelkeep.serve.rollout import AliasWatcher, Slot, choose_canary
+from modelkeep.server.auth import authenticate, check_role, hash_token
+from modelkeep.tracking import Client
+
+__all__ = ["ServingState", "TokenCache"]
+
+_log = logging.getLogger("modelkeep.serve")
+_TOKEN_TTL_S = 10.0
+
+
+class TokenCache:
+    """Bearer-token checks against the store, each token remembered for 10 s (so a request
+    costs no database round trip; a revoked token stops working within 10 s)."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+        self._known: dict[str, tuple[ApiToken, float]] = {}
+
+    def check(self, authorization: str | None, needed: Role) -> ApiToken:
+        """The token the header names, if it may do ``needed``.
+
+        Raises:
+            AuthenticationError: missing, malformed, unknown or revoked token.
+            PermissionDeniedError: the token's role is too low.
+        """
+        key = hash_token(authorization or "")
+        cached = self._known.get(key)
+        now = time.monotonic()
+        if cached is None or cached[1] < now:
+            try:
+                token = authenticate(self._client.store, authorization)
+            except AuthenticationError:
+                self._known.pop(key, None)
+                raise
+            cached = (token, now + _TOKEN_TTL_S)
+            if len(self._known) > 10_000:
+                self._known.clear()
+            self._known[key] = cached
+        check_role(cached[0], needed)
+        return cached[0]
+
+
+@dataclass
+class ServingState:
+    """A running server's parts (see the module docstring)."""
+
+    options: ServeOptions
+    settings: Settings
+    client: Client
+    metrics: ServeMetrics
+    primary: Slot
+    canary: Slot | None = None
+    shadow: Slot | None = None
+    log: InferenceLog | None = None
+    tokens: TokenCache | None = None
+    watcher: AliasWatcher | None = None
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _background: set[asyncio.Task[None]] = field(default_factory=set)
+
+    @property
+    def slots(self) -> list[Slot]:
+        return [s for s in (self.primary, self.canary, self.shadow) if s is not None]
+
+    def route(self, key: str | None) -> Slot:
+        """The slot that answers a request with routing ``key`` (primary or canary)."""
+        if self.canary is not None and choose_canary(key, self.options.canary_weight):
+            return self.canary
+        return self.primary
+
+    def slot_for_version(self, version: str) -> Slot | None:
+        """The answering slot serving ``version`` now, if any."""
+        for slot in (self.primary, self.canary):
+            if slot is not None and slot.current.version == version:
+                return slot
+        return None
+
+    def authorize(self, authorization: str | None, needed: Role) -> None:
+        """Check the bearer token when auth is on (see :class:`TokenCache`)."""
+        if self.tokens is not None:
+            self.tokens.check(authorization, needed)
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` in the background, keeping a reference until it ends."""
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    @classmethod
+    async def start(cls, options: ServeOptions, settings: Settings) -> ServingState:
+        """Load every model (in worker threads), open the log, start the watcher."""
+        client = Client(
+            options.tracking_uri or settings.resolved_tracking_uri(), settings=settings
+        )
+        metrics = ServeMetrics()
+        try:
+            loader = _Loader(client, options, settings, metrics)
+            primary = await loader.primary(options.model_uri)
+            canary = await loader.slot("canary", options.canary_uri)
+            shadow = await loader.slot("shadow", options.shadow_uri)
+        except BaseException:
+            client.close()
+            raise
+        state = cls(options, settings, client, metrics, primary, canary, shadow)
+        if options.inference_log:
+            # ~1.8 KB a queued row: 200,000 rows bound the backlog near 400 MB.
+            state.log = InferenceLog(settings.home / "inference", max_backlog=200_000)
+            metrics.watch_log(lambda: state.log.backlog if state.log else 0,
+                              lambda: state.log.dropped if state.log else 0)  # fmt: skip
+        state.tokens = TokenCache(client) if options.auth else None
+        state._start_watcher(loader)
+        return state
+
+    def _start_watcher(self, loader: _Loader) -> None:
+        def swapped(slot: Slot, new: Deployment) -> None:
+            self.metrics.reloads.labels(slot.variant, "ok").inc()
+            loader.announce(slot.variant, new)
+
+        def failed(slot: Slot, _exc: BaseException) -> None:
+            self.metrics.reloads.labels(slot.variant, "failed").inc()
+
+        self.watcher = AliasWatcher(
+            self.slots,
+            resolve=lambda uri: resolve_version(self.client, uri),
+            load=loader.load,
+            interval_s=self.options.poll_interval_s,
+            on_swap=swapped,
+            on_failure=failed,
+        )
+        if self.watcher.watching:
+            self._tasks.append(asyncio.get_running_loop().create_task(self.watcher.run()))
+
+    async def stop(self) -> None:
+        """Stop the watcher, finish queued requests, flush the log, close the store."""
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for task in list(self._background):
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await task
+        for slot in self.slots:
+            await slot.current.batcher.close()
+        if self.log is not None:
+            await asyncio.to_thread(self.log.close)
+        self.client.close()
+
+
+class _Loader:
+    """Loads deployments with the server's settings and keeps the model-info metric current."""
+
+    def __init__(
+        self, client: Client, options: ServeOptions, settings: Settings, metrics: ServeMetrics
+    ) -> None:
+        self._client = client
+        self._options = options
+        self._cache = Path(settings.home) / "cache" / "onnx"
+        self._metrics = metrics
+
+    def load(self, uri: str) -> Deployment:
+        return load_deployment(
+            self._client,
+            uri,
+            runtime=self._options.runtime,
+            cache_dir=self._cache,
+            allow_code=self._options.allow_code,
+            batching=BatchSettings(self._options.max_batch_size, self._options.max_batch_delay_ms),
+            observe=self._metrics.observe_batch,
+        )
+
+    async def primary(self, uri: str) -> Slot:
+        slot = await self.slot("primary", uri)
+        assert slot is not None
+        return slot
+
+    async def slot(self, variant: str, uri: str | None) -> Slot | None:
+        if uri is None:
+            return None
+        deployment = await asyncio.to_thread(self.load, uri)
+        deployment.batcher.start()
+        self.announce(variant, deployment)
+        return Slot(variant, uri, deployment)
+
+    def announce(self, variant: str, deployment: Deployment) -> None:
+        self._metrics.set_model(
+            variant,
+            deployment.name,
+            deployment.version,
+            deployment.root_digest,
+            deployment.runtime,
+        )
+
+
+def versions(slots: Sequence[Slot]) -> list[str]:
+    """The versions the answering slots serve, without repeats."""
+    seen: list[str] = []
+    for slot in slots:
+        if slot.current.version not in seen:
+            seen.append(slot.current.version)
+    return seen
