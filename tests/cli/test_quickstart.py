@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from cli_support import Invoke
@@ -89,3 +90,26 @@ def test_quickstart_artifacts_can_be_downloaded(tmp_path: Path, store_uri: str) 
 
 def test_quickstart_rejects_zero_runs(cli: Invoke) -> None:
     assert cli("quickstart", "--runs", "0").exit_code == 2
+
+
+def test_quickstart_serves_the_champion_over_http_and_logs_each_prediction(
+    cli: Invoke, tmp_path: Path
+) -> None:
+    from modelkeep.serve.inference_log import read_inference_log
+
+    result = cli("quickstart", "--runs", "2", "--steps", "10")
+
+    assert result.exit_code == 0, result.output
+    loaded = re.search(r"it scores validation accuracy (\d\.\d+)", result.stdout)
+    served = re.search(
+        r"Served models:/quickstart-logreg@champion \(version (\d+), (onnx|native) runtime\) "
+        r"over HTTP: (\d+) one-row requests, validation accuracy (\d\.\d+); (\d+) predictions",
+        result.stdout,
+    )
+    assert loaded is not None and served is not None, result.stdout
+    assert served.group(4) == loaded.group(1)  # the same model answers the same over HTTP
+    requests, logged = int(served.group(3)), int(served.group(5))
+    assert requests == logged > 0
+    log = read_inference_log(tmp_path / "home" / "inference", "quickstart-logreg")
+    assert len(log) == requests and set(log["variant"]) == {"primary"}
+    assert "serve models:/quickstart-logreg@champion" in result.stdout

@@ -6,7 +6,9 @@ logged through the public fluent API: params, per-step ``loss`` and ``accuracy``
 metrics, the train and validation datasets, a text report, and the model itself as a safe
 package (the weights in a scikit-learn ``LogisticRegression``, saved with skops). The best run's
 model is then registered, aliased ``champion`` and loaded back by its alias to score the
-validation set, checking that the loaded model reproduces the tracked accuracy.
+validation set, checking that the loaded model reproduces the tracked accuracy. Finally the
+champion is served by the inference server (:mod:`modelkeep.cli.quickstart_serve`) and the
+validation rows are scored over HTTP, each prediction landing in the inference log.
 """
 
 from __future__ import annotations
@@ -222,6 +224,8 @@ def _print_next_steps(ctx: typer.Context, best: _Result) -> None:
     typer.echo(f"  modelkeep {store}models show {MODEL_NAME}")
     typer.echo(f"  modelkeep {store}models card models:/{MODEL_NAME}@champion")
     typer.echo(f"  modelkeep {store}server    # then open http://127.0.0.1:5000/docs")
+    typer.echo(f"  modelkeep {store}serve models:/{MODEL_NAME}@champion    # port 8080")
+    typer.echo(f"  modelkeep logs tail {MODEL_NAME}")
 
 
 def quickstart(
@@ -254,4 +258,19 @@ def quickstart(
         f"and aliased it 'champion'. Loaded back through the alias, it scores validation "
         f"accuracy {registered.loaded_accuracy:.3f} (tracked: {registered.val_accuracy:.3f})."
     )
+    _serve_champion(ctx)
     _print_next_steps(ctx, results[0])
+
+
+def _serve_champion(ctx: typer.Context) -> None:
+    from modelkeep.cli.quickstart_serve import serve_and_score
+
+    _, val = _make_data()
+    served = serve_and_score(
+        resolve_settings(ctx), f"models:/{MODEL_NAME}@champion", val.features(), val.y
+    )
+    typer.echo(
+        f"Served models:/{MODEL_NAME}@champion (version {served.version}, {served.runtime} "
+        f"runtime) over HTTP: {served.requests} one-row requests, validation accuracy "
+        f"{served.accuracy:.3f}; {served.logged} predictions in the inference log."
+    )
