@@ -63,7 +63,7 @@ class ServeOptions:
                 try:
                     parse_model_uri(uri)
                 except InvalidInputError as exc:
-                    raise InvalidInputError(exc.message, field=field) from None
+                    raise InvalidInputError(f"{field}: {exc.message}", field=field) from None
         _check(self.runtime in RUNTIMES, "runtime", f"one of {', '.join(RUNTIMES)}")
         _check(1 <= self.port <= 65535, "port", "between 1 and 65535")
         _check(self.workers >= 1, "workers", "at least 1")
