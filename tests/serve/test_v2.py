@@ -447,5 +447,5 @@ def test_error_body_and_server_metadata() -> None:
     assert V2_SERVER_METADATA == {
         "name": "modelkeep",
         "version": modelkeep.__version__,
-        "extensions": [],
+        "extensions": ["binary_tensor_data"],
     }

@@ -152,6 +152,8 @@ def _check_request(
         )
     if not output.parent.is_dir():
         raise InvalidInputError(f"no such folder: {output.parent}", field="output")
+    if output.is_dir():
+        raise InvalidInputError(f"{output} is a folder, not a file", field="output")
     if output.resolve() == source.resolve():
         raise InvalidInputError("the output would overwrite the input", field="output")
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:

@@ -135,7 +135,10 @@ def _csv_chunks(
     with source.open("rb") as handle:
         try:
             reader = pd.read_csv(
-                handle, chunksize=chunk_size, dtype=_csv_dtypes(signature), compression=compression
+                handle,
+                chunksize=chunk_size,
+                dtype=_csv_dtypes(signature, id_column),
+                compression=compression,
             )
         except read_errors as exc:  # EmptyDataError (no header at all) is a ValueError
             raise _unreadable(source, None, exc) from None
@@ -164,12 +167,16 @@ def _csv_chunk(frame: pd.DataFrame, start: int, id_column: str | None, total: in
     return Chunk(start, len(frame), frame.drop(columns=id_column), ids, total)
 
 
-def _csv_dtypes(signature: ModelSignature | None) -> dict[str, str]:
-    """Read the signature's text columns as text: inference would turn ``"007"`` into 7, and a
-    chunk where a text column is empty into floats."""
+def _csv_dtypes(signature: ModelSignature | None, id_column: str | None) -> dict[str, str]:
+    """Read the signature's text columns, and the id column, as text: inference would turn
+    ``"007"`` into 7, a chunk where a text column is empty into floats, and ids that look
+    numeric in one chunk but not the next into a type clash. A CSV id is copied through
+    exactly as the file spells it."""
+    dtypes = {} if id_column is None else {id_column: "str"}
     if signature is None or signature.input_kind != "dataframe":
-        return {}
-    return {c.name: "str" for c in signature.inputs if c.dtype in ("string", "category")}
+        return dtypes
+    text = {c.name: "str" for c in signature.inputs if c.dtype in ("string", "category")}
+    return {**text, **dtypes}
 
 
 def _estimate(start: int, frame: pd.DataFrame, handle: Any, size: int) -> int:

@@ -89,6 +89,7 @@ def load_deployment(
     allow_code: bool = False,
     batching: BatchSettings | None = None,
     observe: Any = None,
+    always_proba: bool = False,
 ) -> Deployment:
     """Load, convert and warm up the model at ``uri`` (a blocking call: run it in a thread).
 
@@ -105,7 +106,7 @@ def load_deployment(
     _warm_up(model, predictor, uri)
     settings = batching or BatchSettings()
     batcher = MicroBatcher(
-        make_batch_scorer(model, predictor),
+        make_batch_scorer(model, predictor, always_proba=always_proba),
         max_batch_size=settings.max_batch_size,
         max_batch_delay_ms=settings.max_batch_delay_ms,
         observe=observe,

@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from modelkeep.exceptions import ModelkeepError, PayloadTooLargeError
@@ -27,6 +27,7 @@ __all__ = ["Handler", "json_response", "read_body", "timed"]
 _log = logging.getLogger("modelkeep.serve")
 
 Handler = Callable[[Request], Awaitable[Response]]
+_CLIENT_CLOSED = 499  # nginx's "client closed request", counted as such in the metrics
 
 
 def json_response(
@@ -75,6 +76,10 @@ def timed(route: str, metrics: ServeMetrics, handler: Handler, *, v2: bool = Fal
             response = await handler(request)
         except ModelkeepError as exc:
             response = answer_error(exc, status_for(exc))
+            if response.status_code == 401:
+                response.headers["www-authenticate"] = "Bearer"  # RFC 6750, as server/
+        except ClientDisconnect:  # the caller went away: nobody to answer, nothing broke
+            response = Response(status_code=_CLIENT_CLOSED)
         except Exception:  # noqa: BLE001 - answered as a 500 that reveals nothing
             _log.exception("unexpected error on %s", route)
             response = answer_error(ModelkeepError("internal server error"), 500)

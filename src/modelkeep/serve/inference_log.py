@@ -183,10 +183,19 @@ class InferenceLog:
         self._cycles_started = self._last_clean_cycle = 0
         self._flush_requested = self._closed = False
         self._known: dict[tuple[str, str], pa.Schema | None] = {}  # writer thread only
+        self._declared: dict[str, dict[str, str]] = {}  # model -> input column -> dtype
         self._thread = threading.Thread(
             target=self._run, name="modelkeep-inference-log", daemon=True
         )
         self._thread.start()
+
+    def declare_inputs(self, model: str, dtypes: Mapping[str, str]) -> None:
+        """Type ``model``'s input columns from its signature (``column -> dtype`` as
+        signatures name them), rather than from each batch's JSON values: a float feature
+        first sent as ``18`` or ``null`` is still written as a float column, so every file of
+        the model has the same schema and pandas/polars read the folder directly."""
+        with self._lock:
+            self._declared[model] = dict(dtypes)
 
     def append(self, records: Sequence[InferenceRecord]) -> None:
         """Queue prediction rows (no I/O, no conversion: a lock and a list extend)."""
@@ -359,8 +368,9 @@ class InferenceLog:
             directory = model_dir(self.root, kind, model)
             if key not in self._known:
                 self._known[key] = latest_schema(directory)
-            build = records_table if kind == PREDICTIONS else feedback_table
-            table = build(items, self._known[key])
+            with self._lock:
+                declared = self._declared.get(model)
+            table, items = _tabulate(kind, items, self._known[key], declared, outcome)
             directory = hour_bucket_dir(directory, bucket)
         except Exception:  # a bug upstream, not the disk: retrying cannot help
             _log.exception("inference log: cannot tabulate %d %s rows", len(items), kind)
@@ -403,3 +413,37 @@ class InferenceLog:
         keep = items[len(items) - room :] if room < len(items) else items
         queue.extendleft(reversed(keep))
         return len(items) - len(keep)
+
+
+def _tabulate(
+    kind: str,
+    items: list[Any],
+    known: pa.Schema | None,
+    declared: Mapping[str, str] | None,
+    outcome: _Outcome,
+) -> tuple[pa.Table, list[Any]]:
+    """One Arrow table of ``items``; when some cannot be encoded (text with a lone surrogate,
+    say), those rows alone are dropped and counted, the others of the group are written."""
+
+    def build(chosen: list[Any]) -> pa.Table:
+        if kind == PREDICTIONS:
+            return records_table(chosen, known, declared)
+        return feedback_table(chosen, known)
+
+    try:
+        return build(items), items
+    except Exception:
+        if len(items) == 1:
+            raise
+    good = []
+    for item in items:
+        try:
+            build([item])
+        except Exception:  # noqa: BLE001 - this row alone cannot be written
+            outcome.discarded += 1
+            continue
+        good.append(item)
+    if not good:
+        raise ValueError("no row of the group can be encoded")
+    _log.warning("inference log: dropped %d row(s) that cannot be encoded", len(items) - len(good))
+    return build(good), good

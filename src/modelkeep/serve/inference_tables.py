@@ -153,7 +153,27 @@ def _gathered(rows: list[Mapping[str, Any]]) -> dict[str, Sequence[Any]]:
     return {key: [row.get(key) for row in rows] for key in names}
 
 
-def _input_columns(rows: list[Mapping[str, Any]], known: pa.Schema | None) -> dict[str, pa.Array]:
+_DECLARED: dict[str, tuple[pa.DataType, Callable[[Any], Any]]] = {
+    **{f"float{bits}": (pa.float64(), float) for bits in (16, 32, 64)},
+    **{f"int{bits}": (pa.int64(), int) for bits in (8, 16, 32, 64)},
+    **{f"uint{bits}": (pa.int64(), int) for bits in (8, 16, 32)},
+    "uint64": (pa.uint64(), int),
+    "bool": (pa.bool_(), bool),
+    "string": (pa.string(), str),
+    "category": (pa.string(), str),
+}
+
+
+def _declared_type(dtype: str | None) -> tuple[pa.DataType, Callable[[Any], Any]] | None:
+    """The Arrow type a signature dtype is logged as (None: inferred from the values)."""
+    return None if dtype is None else _DECLARED.get(dtype)
+
+
+def _input_columns(
+    rows: list[Mapping[str, Any]],
+    known: pa.Schema | None,
+    declared: Mapping[str, str] | None = None,
+) -> dict[str, pa.Array]:
     values = _gathered(rows)
     names = [f"{INPUT_PREFIX}{key}" for key in values]
     if known is not None:
@@ -161,15 +181,25 @@ def _input_columns(rows: list[Mapping[str, Any]], known: pa.Schema | None) -> di
         earlier = [name for name in known.names if name.startswith(INPUT_PREFIX)]
         names = list(dict.fromkeys(earlier + names))
     missing = [None] * len(rows)
-    return {
-        name: _column(values.get(name[len(INPUT_PREFIX) :], missing), _known_type(known, name))
-        for name in names
-    }
+    columns: dict[str, pa.Array] = {}
+    for name in names:
+        column = name[len(INPUT_PREFIX) :]
+        typed = _declared_type((declared or {}).get(column))
+        if typed is not None:
+            columns[name] = _typed(list(values.get(column, missing)), *typed)
+        else:
+            columns[name] = _column(values.get(column, missing), _known_type(known, name))
+    return columns
 
 
-def records_table(records: Sequence[InferenceRecord], known: pa.Schema | None) -> pa.Table:
+def records_table(
+    records: Sequence[InferenceRecord],
+    known: pa.Schema | None,
+    declared: Mapping[str, str] | None = None,
+) -> pa.Table:
     """The prediction rows of one model and hour, with the columns of the module docstring of
-    :mod:`modelkeep.serve.inference_log` (``model`` lives in the folder name)."""
+    :mod:`modelkeep.serve.inference_log` (``model`` lives in the folder name); input columns
+    whose signature dtype is ``declared`` get that type whatever JSON sent."""
     columns: dict[str, pa.Array] = {
         "request_id": _typed([r.request_id for r in records], pa.string(), str),
         "timestamp": _typed([r.timestamp_ms for r in records], TIMESTAMP, int),
@@ -179,7 +209,7 @@ def records_table(records: Sequence[InferenceRecord], known: pa.Schema | None) -
         "prediction": _column([r.prediction for r in records], _known_type(known, "prediction")),
         "proba": _typed([r.proba for r in records], PROBA_TYPE, _floats),
     }
-    columns.update(_input_columns([r.inputs for r in records], known))
+    columns.update(_input_columns([r.inputs for r in records], known, declared))
     return pa.table(columns)
 
 

@@ -75,7 +75,11 @@ class Invocation:
 
 
 def parse_invocation(
-    body: bytes, content_type: str | None, *, output: str | None = None
+    body: bytes,
+    content_type: str | None,
+    *,
+    output: str | None = None,
+    text_columns: frozenset[str] = frozenset(),
 ) -> Invocation:
     """Parse a ``POST /invocations`` body.
 
@@ -84,6 +88,8 @@ def parse_invocation(
         content_type: the ``Content-Type`` header (``charset`` may only be utf-8).
         output: the ``?output=`` query value, if any; ``params.output`` in a JSON body also
             selects the output, and the two must agree.
+        text_columns: columns a CSV body's values are kept as text in (the signature's string
+            and category columns: type inference would turn ``"007"`` into 7).
 
     Raises:
         InvalidInputError: an empty, malformed or wrongly shaped body; ``field`` names it.
@@ -96,7 +102,7 @@ def parse_invocation(
     if kind == "json":
         table, params = _parse_json(body)
     elif kind == "csv":
-        table = _parse_csv(body)
+        table = _parse_csv(body, text_columns)
     else:
         table = _parse_parquet(body)
     return Invocation(table, _choose_output(output, params.pop("output", None)), params)
@@ -138,11 +144,20 @@ def load_json_body(body: bytes, field: str = "body") -> Any:
     except orjson.JSONDecodeError as exc:
         first_error = str(exc)
     try:
-        return json.loads(body.decode("utf-8"))
+        data = json.loads(body.decode("utf-8"))
     except (ValueError, RecursionError):
         raise InvalidInputError(
             f"the body is not valid JSON: {first_error}", field=field
         ) from None
+    try:  # the standard parser lets "\ud800" (a lone surrogate) through: not text at all
+        orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY)
+    except orjson.JSONEncodeError as exc:
+        if "surrogate" in str(exc) or "str is not valid UTF-8" in str(exc):
+            raise InvalidInputError(
+                "the body holds a string that is not valid Unicode (a lone surrogate)",
+                field=field,
+            ) from None
+    return data
 
 
 @lru_cache(maxsize=64)
@@ -325,9 +340,11 @@ def _columns_table(columns: dict[str, Any], field: str) -> Table:
     return Table(names, rows)
 
 
-def _parse_csv(body: bytes) -> Table:
+def _parse_csv(body: bytes, text_columns: frozenset[str] = frozenset()) -> Table:
+    dtypes = dict.fromkeys(text_columns, "str")
     try:
-        return _frame_table(pd.read_csv(io.BytesIO(body), encoding="utf-8", low_memory=False))
+        frame = pd.read_csv(io.BytesIO(body), encoding="utf-8", low_memory=False, dtype=dtypes)
+        return _frame_table(frame)
     except InvalidInputError:
         raise
     except Exception as exc:  # pandas raises many types for malformed text; all are 400s

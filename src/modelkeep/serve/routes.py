@@ -28,9 +28,17 @@ from modelkeep.serve.payloads import encode_predictions, parse_invocation
 from modelkeep.serve.state import ServingState, versions
 from modelkeep.serve.table import Table
 
-__all__ = ["log_outcome", "request_key", "score_request", "ServeRoutes"]
+__all__ = ["ServeRoutes", "log_outcome", "request_key", "score_request", "text_columns"]
 
 _PARSE_IN_THREAD_BYTES = 256 * 1024  # bigger bodies are parsed off the event loop
+
+
+def text_columns(deployment: Deployment) -> frozenset[str]:
+    """The signature's string and category columns (a CSV body keeps them as text)."""
+    signature = deployment.model.signature
+    if signature is None or signature.input_kind != "dataframe":
+        return frozenset()
+    return frozenset(c.name for c in signature.inputs if c.dtype in ("string", "category"))
 
 
 def request_key(request: Request) -> str | None:
@@ -98,12 +106,14 @@ class ServeRoutes:
         body = await read_body(request, state.options.max_body_bytes)
         content_type = request.headers.get("content-type")
         output = request.query_params.get("output")
+        csv = content_type is not None and "csv" in content_type
+        text = text_columns(state.primary.current) if csv else frozenset()
         if len(body) > _PARSE_IN_THREAD_BYTES:
             invocation = await asyncio.to_thread(
-                parse_invocation, body, content_type, output=output
+                parse_invocation, body, content_type, output=output, text_columns=text
             )
         else:
-            invocation = parse_invocation(body, content_type, output=output)
+            invocation = parse_invocation(body, content_type, output=output, text_columns=text)
         want_proba = invocation.output == "proba"
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
         deployment, variant, outcome = await score_request(
@@ -128,7 +138,10 @@ class ServeRoutes:
         items = _parse_feedback(body)
         if state.log is None:
             raise NotFoundError("the inference log is off (--no-inference-log)", field="feedback")
-        state.log.append_feedback(state.primary.current.name, items)
+        # The label joins whichever model answered the request (primary, canary or shadow,
+        # which may be registered under other names): file it under each of their names.
+        for name in dict.fromkeys(slot.current.name for slot in state.slots):
+            state.log.append_feedback(name, items)
         return json_response({"recorded": len(items)})
 
     async def health(self, request: Request) -> Response:

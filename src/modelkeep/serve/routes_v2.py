@@ -19,11 +19,19 @@ from starlette.responses import Response
 from modelkeep.entities import Role
 from modelkeep.exceptions import NotFoundError
 from modelkeep.serve.http import json_response, read_body
-from modelkeep.serve.routes import log_outcome, request_key, score_request
+from modelkeep.serve.routes import log_outcome, request_key, score_request, shadow_copy
 from modelkeep.serve.state import ServingState, versions
 from modelkeep.serve.v2 import V2_SERVER_METADATA, parse_v2_request, v2_metadata, v2_response
 
 __all__ = ["V2Routes"]
+
+
+def _header_safe(value: str | None) -> str | None:
+    """``value`` when it can travel back in an HTTP header (printable ASCII, at most 256
+    characters), else None: a v2 request id may be any JSON string."""
+    if value is None or not 0 < len(value) <= 256:
+        return None
+    return value if all(" " < ch <= "~" for ch in value) else None
 
 
 class V2Routes:
@@ -87,11 +95,17 @@ class V2Routes:
         signature = state.primary.current.model.signature
         header_length = request.headers.get("inference-header-content-length")
         parsed = parse_v2_request(body, signature, header_length=header_length)
-        request_id = parsed.id or request.headers.get("x-request-id") or uuid.uuid4().hex
+        request_id = _header_safe(parsed.id) or request.headers.get("x-request-id")
+        request_id = request_id or uuid.uuid4().hex
         want_proba = parsed.output == "proba" or "proba" in parsed.requested
         if version is not None:
-            slot = state.slot_for_version(version)
-            assert slot is not None
+            slot = state.slot_for_version(version)  # again: a reload may have swapped it out
+            if slot is None:
+                raise NotFoundError(
+                    f"version {version!r} of {request.path_params['name']!r} stopped being "
+                    "served while the request was read; retry without a version or with "
+                    f"{state.primary.current.version!r}"
+                )
             deployment, variant = slot.current, slot.variant
             outcome = await deployment.batcher.submit(parsed.table, want_proba=want_proba)
         else:
@@ -107,6 +121,8 @@ class V2Routes:
             outputs["proba"] = outcome.proba
         latency_ms = (time.perf_counter() - start) * 1000
         log_outcome(state, deployment, variant, request_id, parsed.table, outcome, latency_ms)
+        if state.shadow is not None:
+            state.spawn(shadow_copy(state, parsed.table, request_id))
         body_out = v2_response(deployment.name, deployment.version, parsed.id, outputs)
         headers = {
             "x-model-version": deployment.version,

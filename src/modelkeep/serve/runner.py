@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+from pathlib import Path
 
 from modelkeep.config import Settings
 from modelkeep.exceptions import InvalidInputError
@@ -18,7 +20,7 @@ from modelkeep.serve.options import ServeOptions
 from modelkeep.server.runner import is_loopback
 from modelkeep.store import open_store
 
-__all__ = ["check_serving_bind", "run_serving"]
+__all__ = ["check_models_load", "check_port_free", "check_serving_bind", "run_serving"]
 
 
 def check_serving_bind(options: ServeOptions) -> None:
@@ -49,12 +51,59 @@ def check_serving_bind(options: ServeOptions) -> None:
         store.close()
 
 
+def check_port_free(host: str, port: int) -> None:
+    """Refuse a port another process listens on, before uvicorn would fail on it.
+
+    Raises:
+        InvalidInputError: (``field="port"``) the address cannot be bound.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise InvalidInputError(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc}; pick another --port",
+                field="port",
+            ) from None
+
+
+def check_models_load(options: ServeOptions, settings: Settings) -> None:
+    """Load every model the server would serve, once, so that an unknown alias, a tampered
+    package or a missing --allow-code is one error here instead of a failed start-up inside
+    uvicorn (the server then loads them again; ONNX conversions come from the cache).
+
+    Raises:
+        ModelkeepError: what loading a model raised.
+    """
+    from modelkeep.serve.deployment import load_deployment
+    from modelkeep.tracking import Client
+
+    assert options.tracking_uri is not None  # the CLI resolves it
+    cache = Path(settings.home) / "cache" / "onnx"
+    with Client(options.tracking_uri, settings=settings) as client:
+        for uri in (options.model_uri, options.canary_uri, options.shadow_uri):
+            if uri is not None:
+                load_deployment(
+                    client, uri, runtime=options.runtime, cache_dir=cache,
+                    allow_code=options.allow_code,
+                )  # fmt: skip
+
+
 def run_serving(options: ServeOptions, settings: Settings) -> None:
-    """Serve until interrupted (blocking)."""
+    """Serve until interrupted (blocking).
+
+    Raises:
+        InvalidInputError: a public address without auth, or a port in use.
+        ModelkeepError: a model cannot be loaded (see :func:`check_models_load`).
+    """
     import uvicorn
 
     options = _with_store(options, settings)
     check_serving_bind(options)
+    check_port_free(options.host, options.port)
+    check_models_load(options, settings)
     common = {
         "host": options.host,
         "port": options.port,

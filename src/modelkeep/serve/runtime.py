@@ -94,6 +94,10 @@ class Predictor(Protocol):
         """Class probabilities, one row per input row (InvalidInputError without them)."""
         ...
 
+    def predict_both(self, data: Any) -> tuple[NDArray[Any], NDArray[Any]]:
+        """Labels and probabilities together (one graph run for ONNX)."""
+        ...
+
 
 class NativePredictor:
     """The package's own flavor model (scikit-learn, LightGBM, onnxruntime for ONNX...)."""
@@ -110,6 +114,9 @@ class NativePredictor:
 
     def predict_proba(self, data: Any) -> NDArray[Any]:
         return np.asarray(self._model.predict_proba(data))
+
+    def predict_both(self, data: Any) -> tuple[NDArray[Any], NDArray[Any]]:
+        return self.predict(data), self.predict_proba(data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,32 +171,48 @@ class OnnxPredictor:
 
     def predict(self, data: Any) -> NDArray[Any]:
         feed = self._feed(data)
-        result = self._run(self._label, feed)
+        (result,) = self._run([self._label], feed)
+        return self._patch(self._as_labels(result), data, feed, "predict")
+
+    def predict_proba(self, data: Any) -> NDArray[Any]:
+        proba = self._require_proba()
+        feed = self._feed(data)
+        (result,) = self._run([proba], feed)
+        return self._patch(self._as_proba(result), data, feed, "predict_proba")
+
+    def predict_both(self, data: Any) -> tuple[NDArray[Any], NDArray[Any]]:
+        """Labels and probabilities from one run of the graph."""
+        proba = self._require_proba()
+        feed = self._feed(data)
+        labels, probabilities = self._run([self._label, proba], feed)
+        return (
+            self._patch(self._as_labels(labels), data, feed, "predict"),
+            self._patch(self._as_proba(probabilities), data, feed, "predict_proba"),
+        )
+
+    def _require_proba(self) -> str:
+        if self._proba is None or not self.has_proba:
+            raise InvalidInputError(
+                "this model has no predict_proba; call predict instead", field="method"
+            )
+        return self._proba
+
+    def _as_labels(self, result: NDArray[Any]) -> NDArray[Any]:
         like = self._like
         if like is not None:
             if like.labels.ndim == 1 and result.ndim == 2 and result.shape[1] == 1:
                 result = result.reshape(-1)
             if like.labels.dtype.kind in "biuf" and result.dtype != like.labels.dtype:
                 result = result.astype(like.labels.dtype)
-        return self._patch(result, data, feed, "predict")
+        return result
 
-    def predict_proba(self, data: Any) -> NDArray[Any]:
-        if self._proba is None or not self.has_proba:
-            raise InvalidInputError(
-                "this model has no predict_proba; call predict instead", field="method"
-            )
-        feed = self._feed(data)
-        result = self._run(self._proba, feed)
+    def _as_proba(self, result: NDArray[Any]) -> NDArray[Any]:
         if self._like is not None and self._like.proba is not None:
             result = result.astype(self._like.proba.dtype, copy=False)
-        return self._patch(result, data, feed, "predict_proba")
+        return result
 
-    def _run(self, output: str, feed: dict[str, NDArray[Any]]) -> NDArray[Any]:
-        (result,) = self._session.run([output], feed)
-        if isinstance(result, list):  # a zipmap output: one {class: probability} per row
-            keys = list(result[0]) if result else []
-            return np.asarray([[row[key] for key in keys] for row in result])
-        return np.asarray(result)
+    def _run(self, outputs: list[str], feed: dict[str, NDArray[Any]]) -> list[NDArray[Any]]:
+        return [_as_array(result) for result in self._session.run(outputs, feed)]
 
     def _patch(
         self, result: NDArray[Any], data: Any, feed: dict[str, NDArray[Any]], method: str
@@ -221,6 +244,13 @@ class OnnxPredictor:
                 field="input",
             )
         return {name: _column(data[name], kind, rank) for name, kind, rank in self._inputs}
+
+
+def _as_array(result: Any) -> NDArray[Any]:
+    if isinstance(result, list):  # a zipmap output: one {class: probability} per row
+        keys = list(result[0]) if result else []
+        return np.asarray([[row[key] for key in keys] for row in result])
+    return np.asarray(result)
 
 
 def _matrix(data: Any, kind: str) -> NDArray[Any]:

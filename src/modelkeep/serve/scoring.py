@@ -35,10 +35,20 @@ class ScoringModel(Protocol):
 
     def predict_proba(self, data: Any) -> Any: ...
 
+    def predict_both(self, data: Any) -> tuple[Any, Any]: ...
 
-def make_batch_scorer(model: LoadedModel, predictor: ScoringModel) -> BatchScorer:
-    """A :data:`~modelkeep.serve.batcher.BatchScorer` for ``model`` run by ``predictor``."""
+
+def make_batch_scorer(
+    model: LoadedModel, predictor: ScoringModel, *, always_proba: bool = False
+) -> BatchScorer:
+    """A :data:`~modelkeep.serve.batcher.BatchScorer` for ``model`` run by ``predictor``.
+
+    With ``always_proba`` a classifier's probabilities are computed for every job (the
+    inference log records them), in the same model call as the labels where the runtime
+    allows (ONNX); otherwise only for jobs that ask for them.
+    """
     classes = _classes(model)
+    proba_for_all = always_proba and predictor.has_proba
 
     def score(jobs: list[Job]) -> list[Outcome | BaseException]:
         results: list[Outcome | BaseException | None] = [None] * len(jobs)
@@ -61,7 +71,7 @@ def make_batch_scorer(model: LoadedModel, predictor: ScoringModel) -> BatchScore
     ) -> list[Outcome | BaseException]:
         try:
             data = model.validate_input(_model_input(merge_rows(jobs_tables(jobs)), names))
-            return _predict_split(predictor, data, jobs, classes)
+            return _predict_split(predictor, data, jobs, classes, proba_for_all)
         except (ModelkeepError, ValueError, TypeError) as exc:
             if len(jobs) == 1:
                 return [_as_input_error(exc)]
@@ -86,13 +96,24 @@ def _model_input(rows: list[list[Any]], names: tuple[str, ...] | None) -> Any:
 
 
 def _predict_split(
-    predictor: ScoringModel, data: Any, jobs: list[Job], classes: Sequence[Any] | None
+    predictor: ScoringModel,
+    data: Any,
+    jobs: list[Job],
+    classes: Sequence[Any] | None,
+    proba_for_all: bool,
 ) -> list[Outcome | BaseException]:
     want_proba = any(job.want_proba for job in jobs)
     if want_proba and not predictor.has_proba:
         raise InvalidInputError("this model gives no class probabilities", field="output")
-    labels = np.asarray(predictor.predict(data))
-    proba = np.asarray(predictor.predict_proba(data)) if want_proba else None
+    proba: Any = None
+    if proba_for_all:
+        labels, proba = predictor.predict_both(data)
+    else:
+        labels = predictor.predict(data)
+        if want_proba:
+            proba = predictor.predict_proba(data)
+    labels = np.asarray(labels)
+    proba = None if proba is None else np.asarray(proba)
     outcomes: list[Outcome | BaseException] = []
     start = 0
     for job in jobs:

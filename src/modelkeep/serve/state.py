@@ -128,13 +128,23 @@ class ServingState:
             metrics.watch_log(lambda: state.log.backlog if state.log else 0,
                               lambda: state.log.dropped if state.log else 0)  # fmt: skip
         state.tokens = TokenCache(client) if options.auth else None
+        for slot in state.slots:
+            state.declare_inputs(slot.current)
         state._start_watcher(loader)
         return state
+
+    def declare_inputs(self, deployment: Deployment) -> None:
+        """Tell the inference log the input dtypes of ``deployment``'s signature."""
+        signature = deployment.model.signature
+        if self.log is None or signature is None or signature.input_kind != "dataframe":
+            return
+        self.log.declare_inputs(deployment.name, {c.name: c.dtype for c in signature.inputs})
 
     def _start_watcher(self, loader: _Loader) -> None:
         def swapped(slot: Slot, new: Deployment) -> None:
             self.metrics.reloads.labels(slot.variant, "ok").inc()
             loader.announce(slot.variant, new)
+            self.declare_inputs(new)
 
         def failed(slot: Slot, _exc: BaseException) -> None:
             self.metrics.reloads.labels(slot.variant, "failed").inc()
@@ -186,6 +196,7 @@ class _Loader:
             allow_code=self._options.allow_code,
             batching=BatchSettings(self._options.max_batch_size, self._options.max_batch_delay_ms),
             observe=self._metrics.observe_batch,
+            always_proba=self._options.inference_log,  # the log records probabilities
         )
 
     async def primary(self, uri: str) -> Slot:

@@ -71,7 +71,7 @@ _HEADER = "Inference-Header-Content-Length"
 V2_SERVER_METADATA: dict[str, Any] = {
     "name": "modelkeep",
     "version": __version__,
-    "extensions": [],
+    "extensions": ["binary_tensor_data"],  # Triton's name for binary tensors after the JSON
 }
 """The answer to ``GET /v2``."""
 
@@ -125,6 +125,8 @@ def parse_v2_request(
     request_id = document.get("id")
     if request_id is not None and type(request_id) is not str:
         _bad("must be a string", "id")
+    if request_id is not None and not _is_text(request_id):
+        _bad("must be valid Unicode text", "id")
     parameters = document.get("parameters")
     if parameters is None:
         parameters = {}
@@ -442,3 +444,12 @@ def _text(value: Any) -> Any:
 
 def _bad(message: str, field: str) -> NoReturn:
     raise InvalidInputError(message if field == "body" else f"{field}: {message}", field=field)
+
+
+def _is_text(value: str) -> bool:
+    """Whether ``value`` is real Unicode text (no lone surrogate)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
