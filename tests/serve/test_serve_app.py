@@ -327,3 +327,17 @@ def test_options_are_checked() -> None:
         ServeOptions("nonsense")
     assert caught.value.field == "model_uri"
     assert json.loads(json.dumps(ServeOptions("models:/m/1").to_dict()))["model_uri"]
+
+
+def test_a_runs_uri_is_served_with_the_run_as_its_name(settings: Settings, forest: Any) -> None:
+    with client_for(settings) as client:
+        version = client.get_model_version("m", 1)
+    options = ServeOptions(f"runs:/{version.run_id}/model", runtime="native")
+    rows = _rows(2)
+
+    with TestClient(create_serving_app(options, settings)) as server:
+        answer = server.post("/invocations", json=split_body(rows))
+        described = server.get("/version").json()["primary"]
+
+    assert answer.json() == {"predictions": forest.predict(rows).tolist()}
+    assert (described["model"], described["version"]) == (version.run_id, "")
