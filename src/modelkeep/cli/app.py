@@ -25,6 +25,7 @@ from modelkeep.cli import (
     logs,
     models,
     models_files,  # noqa: F401 - adds card/sign/verify/export/import to `models`
+    monitor,
     predict,
     quickstart,
     runs,
@@ -74,6 +75,8 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(tokens.app, name="token")
 app.add_typer(db.app, name="db")
 app.add_typer(data.app, name="data")
+app.add_typer(monitor.monitor_app, name="monitor")
+app.add_typer(monitor.alerts_app, name="alerts")
 app.add_typer(logs.logs_app, name="logs")
 app.command("server")(server.server)
 app.command("quickstart")(quickstart.quickstart)

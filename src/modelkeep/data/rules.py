@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from modelkeep.data.profile import ColumnProfile, Profile
 
 __all__ = [
+    "read_rules_text",
     "DTYPES",
     "RULE_KINDS",
     "Rule",
@@ -172,7 +173,7 @@ class RuleSet:
             InvalidInputError: the file is missing (``field="rules"``), the YAML does not parse
                 (``field="rules"``, with the line), or a key is wrong (``field`` names it).
         """
-        text = _read_rules_text(source)
+        text = read_rules_text(source)
         try:
             data = yaml.safe_load(text)
         except RecursionError:
@@ -189,7 +190,9 @@ class RuleSet:
         return cls.from_dict(data)
 
 
-def _read_rules_text(source: str | Path) -> str:
+def read_rules_text(source: str | Path) -> str:
+    """YAML given inline, or the text of a ``.yaml``/``.yml`` file it names (InvalidInputError,
+    ``field="rules"``, when the file is missing, unreadable or not UTF-8)."""
     is_path = isinstance(source, Path) or (
         "\n" not in source and source.strip().lower().endswith((".yaml", ".yml"))
     )
@@ -202,6 +205,8 @@ def _read_rules_text(source: str | Path) -> str:
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise InvalidInputError(f"rules file {path} is not UTF-8 text", field="rules") from None
+    except OSError as exc:
+        raise InvalidInputError(f"rules: cannot read {path}: {exc}", field="rules") from None
 
 
 def suggest_rules(profile: Profile) -> RuleSet:

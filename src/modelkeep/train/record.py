@@ -90,6 +90,24 @@ def log_descent(run: ActiveRun, estimator: Any) -> None:
         run.log_metrics({GD_LOSS_METRIC: float(value)}, step=step)
 
 
+def log_reference(run: ActiveRun, config: TrainConfig, data: PreparedData, model: Any) -> None:
+    """The monitoring reference (``reference.json``): summaries of the held-out rows, the
+    model's predictions and, for classifiers, their probabilities with the true labels (see
+    :mod:`modelkeep.monitor.reference`)."""
+    import json
+
+    from modelkeep.monitor.reference import REFERENCE_FILE, build_reference
+
+    X, y = data.X_test, data.y_test
+    proba = classes = None
+    if config.task == "classification" and hasattr(model, "predict_proba"):
+        proba, classes = model.predict_proba(X), list(model.classes_)
+    reference = build_reference(
+        X, model.predict(X), task=config.task, proba=proba, classes=classes, labels=y
+    )
+    run.log_text(json.dumps(reference, allow_nan=True, separators=(",", ":")), REFERENCE_FILE)
+
+
 def log_plots(run: ActiveRun, config: TrainConfig, data: PreparedData, model: Any) -> None:
     """Confusion matrix and ROC (classification) or residuals (regression) on the test set,
     and feature importance when the model has it, as PNG artifacts under ``plots/``."""

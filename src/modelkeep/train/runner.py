@@ -9,8 +9,9 @@ tracking URI, experiment ``config.experiment``):
    training table as a dataset input (by digest), its profile and the config file;
 2. the validation folds: ``cv_<metric>`` at step = fold, then ``cv_<metric>_mean``;
 3. the refit on all training rows and ``test_<metric>`` on the held-out test rows;
-4. ``gd_loss`` per iteration for the gradient-descent regressor, the plots, and resource use
-   (``wall_time_s``, ``cpu_time_s``, ``peak_memory_mb``);
+4. ``gd_loss`` per iteration for the gradient-descent regressor, the plots, the monitoring
+   reference (``reference.json``, from the test rows), and resource use (``wall_time_s``,
+   ``cpu_time_s``, ``peak_memory_mb``);
 5. the model package with its signature (``model``), then the registration if asked.
 
 The building blocks are public for :mod:`modelkeep.tune`: :func:`prepare_data` once,
@@ -40,6 +41,7 @@ from modelkeep.train.record import (
     log_descent,
     log_inputs,
     log_plots,
+    log_reference,
 )
 from modelkeep.train.resources import ResourceMeter
 
@@ -232,6 +234,7 @@ def fit_and_log(
         run.log_metrics(test_metrics)
         log_descent(run, model.steps[-1][1])
         log_plots(run, config, data, model)
+        log_reference(run, config, data, model)
     run.log_metrics(meter.use.as_metrics())
     example = data.X_train.head(5)
     signature = _serving_signature(data.X_train, model.predict(example))
