@@ -31,10 +31,22 @@ ReportOption = Annotated[
     Path | None, typer.Option("--report", help="Also write the HTML report here.")
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a summary.")]
+ThresholdsOption = Annotated[
+    str,
+    typer.Option(
+        "--thresholds",
+        help="static (each test's default) or learned (reference chunks, mean + 3 sigma).",
+    ),
+]
 
 
 def _run_once(
-    ctx: typer.Context, model_uri: str, window: str, rules: Path | None, report: Path | None
+    ctx: typer.Context,
+    model_uri: str,
+    window: str,
+    rules: Path | None,
+    report: Path | None,
+    thresholds: str = "static",
 ) -> Any:
     from modelkeep.monitor.report import render_html
     from modelkeep.monitor.runner import run_monitor
@@ -46,6 +58,7 @@ def _run_once(
         rules=None if rules is None else rules.read_text(encoding="utf-8"),
         tracking_uri=settings.resolved_tracking_uri(),
         settings=settings,
+        thresholds=thresholds,
     )
     if report is not None:
         report.write_text(render_html(result.report), encoding="utf-8")
@@ -75,11 +88,12 @@ def run(
     window: WindowOption = "1h",
     rules: RulesOption = None,
     report: ReportOption = None,
+    thresholds: ThresholdsOption = "static",
     as_json: JsonOption = False,
 ) -> None:
     """Evaluate one window of the model's inference log (drift, quality, performance), store it
     as a monitoring run and fire the alert rules."""
-    result = _run_once(ctx, model_uri, window, rules, report)
+    result = _run_once(ctx, model_uri, window, rules, report, thresholds)
     if as_json:
         print_json(result.to_dict())
     else:
@@ -99,6 +113,7 @@ def watch(
     ] = None,
     rules: RulesOption = None,
     report: ReportOption = None,
+    thresholds: ThresholdsOption = "static",
 ) -> None:
     """Run the monitor on a schedule until interrupted (or --times runs)."""
     from modelkeep.exceptions import InvalidInputError
@@ -107,7 +122,7 @@ def watch(
     while times is None or done < times:
         started = time.monotonic()
         try:
-            _print_result(_run_once(ctx, model_uri, window, rules, report))
+            _print_result(_run_once(ctx, model_uri, window, rules, report, thresholds))
         except InvalidInputError as exc:
             if exc.field != "window":
                 raise

@@ -98,6 +98,7 @@ def run_monitor(
     tracking_uri: str | None = None,
     settings: Settings | None = None,
     deliver_alerts: bool = True,
+    thresholds: str = "static",
 ) -> MonitorResult:
     """Monitor ``model_uri`` over ``window`` of its inference log (see the module docstring).
 
@@ -109,6 +110,8 @@ def run_monitor(
         tracking_uri: the store (default: the settings').
         settings: where the inference log lives (``settings.home / "inference"``).
         deliver_alerts: send fired alerts through their channels (always recorded).
+        thresholds: ``static`` (each method's default) or ``learned`` from chunks of the
+            reference's row sample (mean + 3 sigma, see :mod:`modelkeep.monitor.learned`).
 
     Raises:
         NotFoundError: unknown model/version, no reference, or no log for the model.
@@ -117,7 +120,9 @@ def run_monitor(
     settings = settings or Settings()
     with Client(tracking_uri or settings.resolved_tracking_uri(), settings=settings) as client:
         version, reference, rows = _window(client, settings, model_uri, window, end_ms)
-        report = _assess(reference, rows)
+        if thresholds not in ("static", "learned"):
+            raise InvalidInputError("thresholds: static or learned", field="thresholds")
+        report = _assess(reference, rows, learn=thresholds == "learned")
         report.update(model=version.name, version=str(version.version))
         metrics = flatten_metrics(report)
         alerts = _alerts(client, rules, metrics, version.name, rows, deliver_alerts)
@@ -204,15 +209,19 @@ def _with_labels(root: Path, model: str, rows: WindowRows) -> WindowRows:
     return WindowRows(frame, rows.start_ms, rows.end_ms)
 
 
-def _assess(reference: dict[str, Any], rows: WindowRows) -> dict[str, Any]:
+def _assess(reference: dict[str, Any], rows: WindowRows, *, learn: bool = False) -> dict[str, Any]:
     """Drift, quality, multivariate drift and performance of the window."""
-    from modelkeep.monitor.drift import detect_drift
+    from modelkeep.monitor.drift import DriftConfig, detect_drift
+    from modelkeep.monitor.learned import learned_thresholds
     from modelkeep.monitor.quality import check_quality
     from modelkeep.monitor.summary import DatasetSummary
 
     features_ref = DatasetSummary.from_dict(reference["features"])
     current = _features(rows.frame, list(features_ref.columns))
-    drift = detect_drift(features_ref, current)
+    config = None
+    if learn:
+        config = DriftConfig(thresholds=learned_thresholds(features_ref, sample_frame(reference)))
+    drift = detect_drift(features_ref, current, config=config)
     predictions = pd.DataFrame({"prediction": rows.frame["prediction"].to_numpy()})
     prediction_drift = detect_drift(DatasetSummary.from_dict(reference["prediction"]), predictions)
     return {
