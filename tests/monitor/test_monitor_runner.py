@@ -150,9 +150,7 @@ def test_cooldown_keeps_a_second_window_quiet(settings: Settings, served: list[s
 
 def test_count_windows_and_bad_windows(settings: Settings, served: list[str]) -> None:
     result = run_monitor("models:/cancer@champion", "50", settings=settings)
-    learned = run_monitor(
-        "models:/cancer@champion", "50", settings=settings, thresholds="learned"
-    )
+    learned = run_monitor("models:/cancer@champion", "50", settings=settings, thresholds="learned")
 
     assert result.rows == 50 and learned.rows == 50
     with pytest.raises(InvalidInputError) as caught:

@@ -82,6 +82,19 @@ def category_key(value: Any) -> str:
     return str(value)
 
 
+def _string_labels(frame: pd.DataFrame, field: str) -> pd.DataFrame:
+    """``frame`` with its column labels as text (``0`` becomes ``"0"``), refusing labels
+    that collide once written as text."""
+    if all(isinstance(name, str) for name in frame.columns):
+        return frame
+    names = [str(name) for name in frame.columns]
+    if len(set(names)) != len(names):
+        raise InvalidInputError(
+            f"{field}: column labels repeat once written as text: {names}", field=field
+        )
+    return frame.set_axis(names, axis=1)
+
+
 def open_table(data: Any, field: str) -> Table:
     """``data`` as something columns can be read from: a pandas DataFrame, an Arrow table
     (polars frames convert to one without copying) or an open Parquet file.
@@ -90,7 +103,9 @@ def open_table(data: Any, field: str) -> Table:
         NotFoundError: ``data`` is a path and nothing is there.
         InvalidInputError: ``data`` is neither a table nor a readable Parquet file.
     """
-    if isinstance(data, pd.DataFrame | pa.Table | pq.ParquetFile):
+    if isinstance(data, pd.DataFrame):
+        return _string_labels(data, field)
+    if isinstance(data, pa.Table | pq.ParquetFile):
         return data
     if type(data).__module__.split(".")[0] == "polars":
         frame = data.collect() if hasattr(data, "collect") else data

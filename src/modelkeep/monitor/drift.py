@@ -117,8 +117,9 @@ class DriftConfig:
                 raise InvalidInputError(
                     f"threshold of column {column!r} must be a number >= 0", field=column
                 )
-        if not 0 < self.drift_share <= 1:
-            raise InvalidInputError("drift_share must be in (0, 1]", field="drift_share")
+        share = self.drift_share
+        if isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share <= 1:
+            raise InvalidInputError("drift_share must be a number in (0, 1]", field="drift_share")
         if self.correction is not None and self.correction not in CORRECTIONS:
             raise InvalidInputError(
                 f"correction must be one of {', '.join(CORRECTIONS)} or None",

@@ -101,12 +101,18 @@ def forbidden_reason(address: IPAddress, *, allow_private: bool = False) -> str 
         allow_private: accept RFC 1918 and ``fc00::/7`` addresses.
     """
     address = _unmapped(address)
+    embedded = _embedded_ipv4(address)
+    if embedded is not None:  # 6to4, Teredo, NAT64, IPv4-compatible: judged by what they wrap
+        inner = forbidden_reason(embedded, allow_private=allow_private)
+        if inner is not None:
+            return f"{inner} inside an IPv6 transition address"
     checks: tuple[tuple[bool, str], ...] = (
         (address in _METADATA, "a cloud metadata address"),
         (address.is_unspecified, "an unspecified address"),
         (address.is_loopback, "a loopback address"),
         (address.is_link_local, "a link-local address"),
         (address.is_multicast, "a multicast address"),
+        (getattr(address, "is_site_local", False), "a site-local address (fec0::/10)"),
     )
     for failed, reason in checks:
         if failed:
@@ -115,6 +121,28 @@ def forbidden_reason(address: IPAddress, *, allow_private: bool = False) -> str 
         return None if allow_private else "a private address"
     if not address.is_global:
         return "a reserved, not globally routable address"
+    return None
+
+
+_NAT64 = (
+    ipaddress.ip_network("64:ff9b::/96"),
+    ipaddress.ip_network("64:ff9b:1::/48"),
+)
+
+
+def _embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 transition address carries (6to4, Teredo client, NAT64, the
+    deprecated IPv4-compatible ``::a.b.c.d``), or None."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return None
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]
+    if any(address in network for network in _NAT64):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if int(address) >> 32 == 0 and int(address) > 0xFFFF:  # ::a.b.c.d (not :: or ::1)
+        return ipaddress.IPv4Address(int(address))
     return None
 
 

@@ -221,12 +221,19 @@ def _assess(reference: dict[str, Any], rows: WindowRows, *, learn: bool = False)
     config = None
     if learn:
         config = DriftConfig(thresholds=learned_thresholds(features_ref, sample_frame(reference)))
-    drift = detect_drift(features_ref, current, config=config)
+    # A feature with no value in the window (a broken upstream pipeline) cannot be tested for
+    # drift; quality reports it (missing rate 1.0) and the other columns are still compared.
+    usable = [c for c in current.columns if _has_values(current[c])]
+    drift = (
+        detect_drift(features_ref, current, columns=usable, config=config)
+        if usable
+        else _no_drift()
+    )
     predictions = pd.DataFrame({"prediction": rows.frame["prediction"].to_numpy()})
     prediction_drift = detect_drift(DatasetSummary.from_dict(reference["prediction"]), predictions)
     return {
         "window": {"start": _iso(rows.start_ms), "end": _iso(rows.end_ms), "rows": len(current)},
-        "drift": drift.to_dict(),
+        "drift": drift if isinstance(drift, dict) else drift.to_dict(),
         "prediction_drift": prediction_drift.to_dict(),
         "distributions": _distributions(features_ref, current),
         "quality": check_quality(features_ref, current).to_dict(),
@@ -236,10 +243,19 @@ def _assess(reference: dict[str, Any], rows: WindowRows, *, learn: bool = False)
 
 
 def _features(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """The window's input columns the reference knows; a column with no value at all comes
+    back as floats (NaN) rather than objects, so it reads as missing, not as a new kind."""
     present = {
         c[len(INPUT_PREFIX) :]: frame[c] for c in frame.columns if c.startswith(INPUT_PREFIX)
     }
-    return pd.DataFrame({c: present[c] for c in columns if c in present}).reset_index(drop=True)
+    chosen = {}
+    for name in columns:
+        if name in present:
+            series = present[name]
+            if series.dtype == object and series.isna().all():
+                series = series.astype("float64")
+            chosen[name] = series
+    return pd.DataFrame(chosen).reset_index(drop=True)
 
 
 def _distributions(reference: Any, current: pd.DataFrame) -> dict[str, Any]:
@@ -278,7 +294,8 @@ def _performance(
 
     task, classes = reference["task"], reference.get("classes")
     out: dict[str, Any] = {"realized": None, "estimated": None}
-    labelled = frame[frame["label"].notna()] if "label" in frame else frame.iloc[:0]
+    labelled, unknown = _labelled(frame, task, classes)
+    out["unknown_labels"] = unknown
     if len(labelled):
         proba = _proba(labelled) if task == "classification" else None
         out["realized"] = realized_performance(
@@ -303,6 +320,37 @@ def _performance(
         )  # fmt: skip
         out["estimated"] = {estimate.metric: _as_dict(estimate)}
     return out
+
+
+def _labelled(
+    frame: pd.DataFrame, task: str, classes: list[Any] | None
+) -> tuple[pd.DataFrame, int]:
+    """The rows with a usable label, as the model's own class values, and how many labels
+    could not be used (a class the model does not know, text for a regressor): feedback is
+    free-form, and one stray label must not stop a window's monitoring."""
+    from modelkeep.monitor.columns import category_key
+
+    if "label" not in frame:
+        return frame.iloc[:0], 0
+    given = frame[frame["label"].notna()].copy()
+    if task == "classification" and classes:
+        known = {category_key(c): c for c in classes}
+        given["label"] = given["label"].map(lambda v: known.get(category_key(v)))
+    else:
+        given["label"] = pd.to_numeric(given["label"], errors="coerce")
+    usable = given[given["label"].notna()]
+    return usable, len(given) - len(usable)
+
+
+def _has_values(series: pd.Series[Any]) -> bool:
+    if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+        return bool(np.isfinite(series.to_numpy(dtype=float, na_value=np.nan)).any())
+    return bool(series.notna().any())
+
+
+def _no_drift() -> dict[str, Any]:
+    return {"columns": {}, "drift_share": 0.0, "dataset_drift": False,
+            "number_of_drifted_columns": 0}  # fmt: skip
 
 
 def _proba(frame: pd.DataFrame) -> Any:

@@ -24,6 +24,7 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _COUNT = re.compile(r"^\s*(\d+)\s*(?:rows?)?\s*$")
 _HOUR_MS = 3_600_000
+_MAX_SECONDS = 3650 * 86400
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,8 @@ def parse_window(text: str) -> Window:
         seconds = float(duration.group(1)) * _UNITS[duration.group(2)]
         if seconds <= 0:
             raise InvalidInputError("window: must be longer than 0", field="window")
+        if seconds > _MAX_SECONDS:
+            raise InvalidInputError("window: at most 3650 days", field="window")
         return Window(text.strip(), seconds=seconds)
     count = _COUNT.match(text)
     if count and int(count.group(1)) > 0:
