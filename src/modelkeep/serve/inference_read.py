@@ -9,6 +9,7 @@ pruning of hour folders outside a time range, rows in time order, and the feedba
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
@@ -95,10 +96,9 @@ def _unified_schema(files: list[Path]) -> pa.Schema:
     text where it cannot (a column written as numbers in some files and text in others)."""
     paths = [str(path) for path in files]
     factory = ds.FileSystemDatasetFactory(pafs.LocalFileSystem(), paths, ds.ParquetFileFormat())
-    try:
+    with contextlib.suppress(pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         return factory.inspect(promote_options="permissive", fragments=None)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-        pass
+    # Arrow could not promote (numbers in some files, text in others): decide column by column.
     types: dict[str, list[pa.DataType]] = {}
     for path in files:
         for field in pq.read_schema(path):
