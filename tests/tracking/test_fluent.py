@@ -236,11 +236,20 @@ def test_sigint_ends_run_killed(tmp_path: Path) -> None:
                 time.sleep(0.05)
         """,
     )
+    marker = tmp_path / "run_id"
     deadline = time.monotonic() + 60
-    while not (tmp_path / "run_id").exists() and time.monotonic() < deadline:
+    # The file appears when open() creates it: wait for its content, and a moment more, so
+    # that the interrupt lands in the sleep loop as a user's Ctrl-C would.
+    while not (marker.exists() and marker.read_text()) and time.monotonic() < deadline:
         time.sleep(0.05)
+    time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=60) != 0
+    try:
+        assert proc.wait(timeout=60) != 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
     client = mk.Client(uri)
     assert client.get_run((tmp_path / "run_id").read_text()).status is mk.RunStatus.KILLED
     client.close()
