@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 import time
@@ -116,12 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with open(args.body_file, "rb") as fh:
         body = fh.read()
-    try:
+    with contextlib.suppress(ImportError):  # plain asyncio without uvloop
         import uvloop
 
         uvloop.install()
-    except ImportError:
-        pass
     result = asyncio.run(
         run(args.url, body, args.content_type, args.connections, args.seconds, args.warmup)
     )

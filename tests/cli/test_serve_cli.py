@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -89,11 +90,9 @@ def test_two_worker_processes_serve_the_model(
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 90
         while True:
-            try:
+            with contextlib.suppress(httpx.HTTPError):  # not listening yet
                 if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
                     break
-            except httpx.HTTPError:
-                pass
             assert server.poll() is None and time.monotonic() < deadline, "no server"
             time.sleep(0.2)
         X = load_breast_cancer(as_frame=True).frame.drop(columns=["target"])

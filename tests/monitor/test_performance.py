@@ -11,12 +11,9 @@ import pytest
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
 from modelkeep.exceptions import InvalidInputError
-from modelkeep.monitor.performance import (
-    PerformanceEstimate,
-    estimate_classification,
-    estimate_regression,
-    realized_performance,
-)
+from modelkeep.monitor.cbpe import estimate_classification
+from modelkeep.monitor.dle import estimate_regression
+from modelkeep.monitor.performance import PerformanceEstimate, realized_performance
 from modelkeep.train.metrics import compute_metrics
 
 CLASSIFICATION = ["accuracy", "balanced_accuracy", "f1", "roc_auc", "log_loss"]

@@ -313,8 +313,8 @@ def test_a_model_that_does_not_exist_fails_at_start(settings: Settings) -> None:
     from modelkeep.exceptions import NotFoundError
 
     options = ServeOptions("models:/nothing@champion")
-    with pytest.raises(NotFoundError), TestClient(create_serving_app(options, settings)):
-        pass
+    with pytest.raises(NotFoundError), TestClient(create_serving_app(options, settings)) as app:
+        app.get("/health")  # never reached: the model fails to load at start-up
 
 
 def test_options_are_checked() -> None:

@@ -18,6 +18,13 @@ from modelkeep.registry.signing import load_private_key, load_public_key
 
 __all__ = ["card", "export", "import_", "predict", "sign", "verify"]
 
+AllowCodeOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-code",
+        help="Trust pickled code and types off the allowlist (only for trusted sources).",
+    ),
+]
 UriArgument = Annotated[
     str,
     typer.Argument(
@@ -159,13 +166,7 @@ def predict(
     proba: Annotated[
         bool, typer.Option("--proba", help="Class probabilities instead of predictions.")
     ] = False,
-    allow_code: Annotated[
-        bool,
-        typer.Option(
-            "--allow-code",
-            help="Trust pickled code and types off the allowlist (only for trusted sources).",
-        ),
-    ] = False,
+    allow_code: AllowCodeOption = False,
 ) -> None:
     """Load a model (verified, safe by default) and score a file; prints CSV."""
     import pandas as pd

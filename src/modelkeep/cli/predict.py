@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from modelkeep.cli.context import open_client
+from modelkeep.cli.models_files import AllowCodeOption
 from modelkeep.cli.output import print_json
 
 __all__ = ["predict_command"]
@@ -56,13 +57,7 @@ def predict_command(
     proba: Annotated[
         bool, typer.Option("--proba", help="Also write one proba_<class> column per class.")
     ] = False,
-    allow_code: Annotated[
-        bool,
-        typer.Option(
-            "--allow-code",
-            help="Trust pickled code and types off the allowlist (only for trusted sources).",
-        ),
-    ] = False,
+    allow_code: AllowCodeOption = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
 ) -> None:
     """Score a CSV or Parquet file chunk by chunk (bounded memory) and write predictions.

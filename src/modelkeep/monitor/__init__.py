@@ -12,7 +12,8 @@ The public API (a contract other tools call)::
 Modules: :mod:`~modelkeep.monitor.summary` (streaming dataset summaries),
 :mod:`~modelkeep.monitor.drift` and :mod:`~modelkeep.monitor.methods` (the tests),
 :mod:`~modelkeep.monitor.quality`, :mod:`~modelkeep.monitor.multivariate`,
-:mod:`~modelkeep.monitor.performance`, :mod:`~modelkeep.monitor.reference` (what a trained
+:mod:`~modelkeep.monitor.performance` (with :mod:`~modelkeep.monitor.cbpe` and
+:mod:`~modelkeep.monitor.dle`), :mod:`~modelkeep.monitor.reference` (what a trained
 model is compared with), :mod:`~modelkeep.monitor.runner` (windows of the inference log,
 monitoring runs), :mod:`~modelkeep.monitor.alerts` and :mod:`~modelkeep.monitor.channels`
 (rules and delivery), :mod:`~modelkeep.monitor.report` (HTML and JSON).

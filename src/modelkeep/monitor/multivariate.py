@@ -13,7 +13,7 @@ Two detectors, following NannyML's conventions so results are comparable:
   disjoint.
 
 :func:`encode_frames` turns a pair of frames into numeric matrices (categories as integer
-codes shared by both frames); the loss model of :mod:`modelkeep.monitor.performance` uses it
+codes shared by both frames); the loss model of :mod:`modelkeep.monitor.dle` uses it
 too.
 """
 

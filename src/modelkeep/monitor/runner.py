@@ -286,11 +286,9 @@ def _multivariate(reference: dict[str, Any], current: pd.DataFrame) -> list[dict
 def _performance(
     reference: dict[str, Any], frame: pd.DataFrame, current: pd.DataFrame
 ) -> dict[str, Any]:
-    from modelkeep.monitor.performance import (
-        estimate_classification,
-        estimate_regression,
-        realized_performance,
-    )
+    from modelkeep.monitor.cbpe import estimate_classification
+    from modelkeep.monitor.dle import estimate_regression
+    from modelkeep.monitor.performance import realized_performance
 
     task, classes = reference["task"], reference.get("classes")
     out: dict[str, Any] = {"realized": None, "estimated": None}

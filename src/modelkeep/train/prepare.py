@@ -140,15 +140,7 @@ def prepare_data(config: TrainConfig | Any) -> PreparedData:
     _check_target_values(config, y_train, given_test)
     classes = _classes(y_train) if config.task == "classification" else None
     X_train = train_rows[features].reset_index(drop=True)
-    folds = fold_indices(
-        X_train,
-        y_train,
-        kind=split.kind,
-        task=config.task,
-        n_splits=split.n_splits,
-        test_size=split.test_size,
-        seed=config.seed,
-    )
+    folds = _folds(config, X_train, y_train)
     return PreparedData(
         frame=frame,
         test_frame=test_frame,
@@ -159,6 +151,19 @@ def prepare_data(config: TrainConfig | Any) -> PreparedData:
         features=features,
         classes=classes,
         folds=folds,
+    )
+
+
+def _folds(config: TrainConfig, X_train: pd.DataFrame, y_train: pd.Series[Any]) -> list[Fold]:
+    split = config.split
+    return fold_indices(
+        X_train,
+        y_train,
+        kind=split.kind,
+        task=config.task,
+        n_splits=split.n_splits,
+        test_size=split.test_size,
+        seed=config.seed,
     )
 
 
