@@ -14,6 +14,8 @@ from modelkeep.cli.output import format_time, format_value, print_json, print_ta
 __all__ = ["alerts_app", "monitor_app"]
 
 monitor_app = typer.Typer(help="Watch served models: drift, quality, performance, alerts.")
+rules_app = typer.Typer(help="Alert rules stored with a registered model.")
+monitor_app.add_typer(rules_app, name="rules")
 alerts_app = typer.Typer(help="Alerts fired by monitoring.")
 
 UriArgument = Annotated[
@@ -31,6 +33,15 @@ ReportOption = Annotated[
     Path | None, typer.Option("--report", help="Also write the HTML report here.")
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a summary.")]
+LabelsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--labels",
+        exists=True,
+        dir_okay=False,
+        help="CSV/Parquet of request_id,label joined to the log (besides /feedback).",
+    ),
+]
 ThresholdsOption = Annotated[
     str,
     typer.Option(
@@ -47,6 +58,7 @@ def _run_once(
     rules: Path | None,
     report: Path | None,
     thresholds: str = "static",
+    labels: Path | None = None,
 ) -> Any:
     from modelkeep.monitor.report import render_html
     from modelkeep.monitor.runner import run_monitor
@@ -59,6 +71,7 @@ def _run_once(
         tracking_uri=settings.resolved_tracking_uri(),
         settings=settings,
         thresholds=thresholds,
+        labels=labels,
     )
     if report is not None:
         report.write_text(render_html(result.report), encoding="utf-8")
@@ -89,11 +102,12 @@ def run(
     rules: RulesOption = None,
     report: ReportOption = None,
     thresholds: ThresholdsOption = "static",
+    labels: LabelsOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Evaluate one window of the model's inference log (drift, quality, performance), store it
-    as a monitoring run and fire the alert rules."""
-    result = _run_once(ctx, model_uri, window, rules, report, thresholds)
+    as a monitoring run and fire the alert rules (--rules, else the model's stored rules)."""
+    result = _run_once(ctx, model_uri, window, rules, report, thresholds, labels)
     if as_json:
         print_json(result.to_dict())
     else:
@@ -114,6 +128,7 @@ def watch(
     rules: RulesOption = None,
     report: ReportOption = None,
     thresholds: ThresholdsOption = "static",
+    labels: LabelsOption = None,
 ) -> None:
     """Run the monitor on a schedule until interrupted (or --times runs)."""
     from modelkeep.exceptions import InvalidInputError
@@ -122,7 +137,7 @@ def watch(
     while times is None or done < times:
         started = time.monotonic()
         try:
-            _print_result(_run_once(ctx, model_uri, window, rules, report, thresholds))
+            _print_result(_run_once(ctx, model_uri, window, rules, report, thresholds, labels))
         except InvalidInputError as exc:
             if exc.field != "window":
                 raise
@@ -161,3 +176,48 @@ def list_alerts_command(
         for a in found
     ]
     print_table("Alerts", ("fired", "model", "rule", "severity", "value", "message"), rows)
+
+
+ModelArgument = Annotated[str, typer.Argument(metavar="NAME", help="Registered model name.")]
+
+
+@rules_app.command("set")
+def set_rules(
+    ctx: typer.Context,
+    model: ModelArgument,
+    rules_file: Annotated[
+        Path, typer.Argument(metavar="RULES_FILE", exists=True, dir_okay=False, help="YAML.")
+    ],
+) -> None:
+    """Check RULES_FILE and store it with NAME: every monitoring pass of NAME then uses it."""
+    from modelkeep.monitor.model_rules import store_alert_rules
+
+    with open_client(ctx) as client:
+        loaded = store_alert_rules(client, model, rules_file)
+    names = ", ".join(rule.name for rule in loaded.rules)
+    typer.echo(f"Stored {len(loaded.rules)} alert rule(s) with {model}: {names}")
+
+
+@rules_app.command("show")
+def show_rules(ctx: typer.Context, model: ModelArgument, as_json: JsonOption = False) -> None:
+    """Print the alert rules stored with NAME (YAML)."""
+    from modelkeep.monitor.model_rules import stored_alert_rules
+
+    with open_client(ctx) as client:
+        text = stored_alert_rules(client, model)
+    if as_json:
+        print_json({"model": model, "rules": text})
+    elif text is None:
+        typer.echo(f"{model} has no stored alert rules")
+    else:
+        typer.echo(text.rstrip("\n"))
+
+
+@rules_app.command("clear")
+def clear_rules(ctx: typer.Context, model: ModelArgument) -> None:
+    """Forget the alert rules stored with NAME."""
+    from modelkeep.monitor.model_rules import clear_alert_rules
+
+    with open_client(ctx) as client:
+        cleared = clear_alert_rules(client, model)
+    typer.echo(f"Cleared the alert rules of {model}" if cleared else f"{model} had none")

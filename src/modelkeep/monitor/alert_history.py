@@ -8,18 +8,27 @@ public contract, so it is the same on SQLite, PostgreSQL and a tracking server.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 from modelkeep.entities import Run
 from modelkeep.store.search_tokens import render_quoted
 from modelkeep.tracking import Client
 
-__all__ = ["last_fired_lookup", "list_alerts", "monitoring_runs"]
+__all__ = [
+    "history_point",
+    "last_fired_lookup",
+    "list_alerts",
+    "monitoring_runs",
+    "window_history",
+]
 
 MONITORING_EXPERIMENT = "monitoring"
 TAG_MODEL = "modelkeep.monitor.model"
 TAG_ALERTS = "modelkeep.alerts"
+TAG_WINDOW = "modelkeep.monitor.window"
 ALERT_TAG_PREFIX = "modelkeep.alert."
 
 
@@ -79,3 +88,32 @@ def last_fired_lookup(client: Client, model: str) -> Callable[[str], int | None]
         if isinstance(key, str) and isinstance(fired, int):
             latest[key] = max(latest.get(key, 0), fired)
     return latest.get
+
+
+def window_history(client: Client, model: str, limit: int = 50) -> list[dict[str, Any]]:
+    """The last ``limit`` monitoring windows of ``model``, oldest first, each as
+    ``{"window_end": iso, "end_ms": int | None, "drift_share", "metrics": {...}}`` (the
+    report's "over time" charts and the alert rules' ``window``)."""
+    points = []
+    for run in reversed(monitoring_runs(client, model, limit)):
+        end = run.tags.get(TAG_WINDOW, "").split("/")[-1]
+        point = history_point(end, run.metrics)
+        point["end_ms"] = _ms_of(end)
+        points.append(point)
+    return points
+
+
+def history_point(window_end: str, metrics: Mapping[str, float]) -> dict[str, Any]:
+    """One window's entry of :func:`window_history` (NaN metrics left out)."""
+    return {
+        "window_end": window_end,
+        "drift_share": metrics.get("drift.share"),
+        "metrics": {k: v for k, v in metrics.items() if not math.isnan(v)},
+    }
+
+
+def _ms_of(iso: str) -> int | None:
+    try:
+        return int(datetime.fromisoformat(iso).timestamp() * 1000)
+    except (ValueError, TypeError):
+        return None

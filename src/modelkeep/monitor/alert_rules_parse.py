@@ -58,6 +58,8 @@ class _RuleDocument(BaseModel):
     severity: Literal["info", "warning", "critical"] = "warning"
     cooldown: Duration = 3600.0
     channels: list[str] = ["log"]
+    window: Duration | None = None
+    aggregate: Literal["mean", "max", "min"] = "mean"
 
 
 class _RulesDocument(BaseModel):
@@ -119,6 +121,8 @@ def parse_rules_document(
             "severity": rule.severity,
             "cooldown_s": rule.cooldown,
             "channels": tuple(rule.channels),
+            "window_s": rule.window,
+            "aggregate": rule.aggregate,
         }
         for rule in parsed.rules
     ]

@@ -34,8 +34,9 @@ import dataclasses
 import logging
 import math
 import re
+import statistics
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,9 @@ __all__ = [
 
 CONDITIONS = (">", ">=", "<", "<=", "==", "!=", "outside")
 SEVERITIES = ("info", "warning", "critical")
+AGGREGATES = ("mean", "max", "min")
+History = Sequence[tuple[int, Mapping[str, float]]]
+"""Earlier windows of a model as ``(end_ms, flat metrics)``."""
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
 _COMPARE: dict[str, Callable[[float, float], bool]] = {
@@ -84,6 +88,11 @@ class AlertRule:
         severity: ``"info"``, ``"warning"`` or ``"critical"``.
         cooldown_s: seconds during which the rule does not fire again for the same model.
         channels: names of the channels the alert goes to.
+        window_s: when set, the rule tests the ``aggregate`` (mean, max or min) of the metric
+            over this window's value and every earlier monitoring window of the model that
+            ended less than ``window_s`` seconds before this one (a smoothed or sustained
+            condition), instead of this window's value alone.
+        aggregate: how the values in ``window_s`` are combined.
 
     Raises:
         InvalidInputError: a value that cannot work; ``field`` names it.
@@ -97,6 +106,8 @@ class AlertRule:
     severity: str = "warning"
     cooldown_s: float = 3600.0
     channels: tuple[str, ...] = ("log",)
+    window_s: float | None = None
+    aggregate: str = "mean"
 
     def __post_init__(self) -> None:
         _check_rule(self)
@@ -214,6 +225,7 @@ def evaluate_rules(
     window: tuple[int, int],
     last_fired: Callable[[str], int | None],
     now_ms: int | None = None,
+    history: History = (),
 ) -> list[Alert]:
     """The alerts that fire for one window's metrics.
 
@@ -227,6 +239,8 @@ def evaluate_rules(
         window: ``(start_ms, end_ms)`` of the window.
         last_fired: ``last_fired(dedup_key)`` -> when that key last fired (ms), or None.
         now_ms: the current time (ms since the epoch); the clock's when None.
+        history: earlier windows of the model as ``(end_ms, metrics)``, for rules with a
+            ``window_s`` (see :class:`AlertRule`).
 
     Raises:
         InvalidInputError: a rule's metric holds something that is not a number
@@ -236,6 +250,10 @@ def evaluate_rules(
     fired: list[Alert] = []
     for rule in rules.rules if isinstance(rules, AlertRules) else rules:
         observed = _metric(metrics, rule.metric)
+        if observed is not None and rule.window_s is not None:
+            observed, span = _over_window(rule, observed, int(window[1]), history)
+        else:
+            span = ""
         if observed is None or not rule.breached(observed):
             continue
         key = dedup_key(model, rule.name)
@@ -250,8 +268,8 @@ def evaluate_rules(
                 value=observed,
                 severity=rule.severity,
                 message=(
-                    f"[{rule.severity}] {model}: {rule.name}: {rule.metric} = {observed:.6g} "
-                    f"({rule.describe()})"
+                    f"[{rule.severity}] {model}: {rule.name}: {rule.metric}{span} = "
+                    f"{observed:.6g} ({rule.describe()})"
                 ),
                 window_start_ms=int(window[0]),
                 window_end_ms=int(window[1]),
@@ -260,6 +278,36 @@ def evaluate_rules(
             )
         )
     return fired
+
+
+def _over_window(
+    rule: AlertRule, current: float, end_ms: int, history: History
+) -> tuple[float, str]:
+    """The rule's aggregate over this window's value and the earlier ones inside its window,
+    and a note like ``" (mean of 3 windows in 6h)"`` for the message."""
+    assert rule.window_s is not None
+    if math.isnan(current):
+        return current, ""
+    since = end_ms - rule.window_s * 1000
+    values = [current]
+    for ended, metrics in history:
+        if since < ended < end_ms:
+            value = _metric(metrics, rule.metric)
+            if value is not None and not math.isnan(value):
+                values.append(value)
+    combine: dict[str, Callable[[list[float]], float]] = {
+        "mean": statistics.fmean, "max": max, "min": min,
+    }  # fmt: skip
+    windows = f"{len(values)} window{'s' * (len(values) > 1)}"
+    note = f" ({rule.aggregate} of {windows} in {_duration_text(rule.window_s)})"
+    return float(combine[rule.aggregate](values)), note
+
+
+def _duration_text(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
 
 
 def deliver(alert: Alert, rules: AlertRules) -> dict[str, str]:
@@ -323,7 +371,7 @@ def _rule_at(index: int, fields: Mapping[str, Any]) -> AlertRule:
         return AlertRule(**fields)
     except InvalidInputError as exc:
         # The YAML says ``cooldown`` (a duration) where the dataclass says ``cooldown_s``.
-        field = "cooldown" if exc.field == "cooldown_s" else exc.field
+        field = {"cooldown_s": "cooldown", "window_s": "window"}.get(exc.field or "", exc.field)
         key = f"rules.{index}.{field}"
         raise InvalidInputError(f"{key}: {exc.message}", field=key) from None
 
@@ -344,6 +392,10 @@ def _check_rule(rule: AlertRule) -> None:
         raise bad("cooldown_s", f"must be a duration of 0 or more (got {rule.cooldown_s!r})")
     if not rule.channels:
         raise bad("channels", "a rule needs at least one channel")
+    if rule.window_s is not None and not (math.isfinite(rule.window_s) and rule.window_s > 0):
+        raise bad("window", f"must be a duration above 0 (got {rule.window_s!r})")
+    if rule.aggregate not in AGGREGATES:
+        raise bad("aggregate", f"{rule.aggregate!r} is not one of {', '.join(AGGREGATES)}")
     if rule.condition == "outside":
         if rule.band is None or len(rule.band) != 2:
             raise bad("band", "condition 'outside' needs band: [lo, hi]")

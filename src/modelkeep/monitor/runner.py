@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,8 +32,13 @@ from modelkeep.monitor.alert_history import (
     MONITORING_EXPERIMENT,
     TAG_ALERTS,
     TAG_MODEL,
+    TAG_WINDOW,
+    history_point,
+    window_history,
 )
+from modelkeep.monitor.labels import read_labels
 from modelkeep.monitor.metrics_flat import flatten_metrics
+from modelkeep.monitor.model_rules import stored_alert_rules
 from modelkeep.monitor.reference import load_reference, sample_frame
 from modelkeep.monitor.windows import WindowRows, parse_window, read_window
 from modelkeep.registry.uris import parse_model_uri
@@ -44,7 +48,6 @@ __all__ = ["MONITORING_EXPERIMENT", "MonitorResult", "estimate_performance", "ru
 
 _log = logging.getLogger("modelkeep.monitor")
 TAG_VERSION = "modelkeep.monitor.version"
-TAG_WINDOW = "modelkeep.monitor.window"
 INPUT_PREFIX = "input."
 
 
@@ -99,6 +102,7 @@ def run_monitor(
     settings: Settings | None = None,
     deliver_alerts: bool = True,
     thresholds: str = "static",
+    labels: str | Path | pd.DataFrame | None = None,
 ) -> MonitorResult:
     """Monitor ``model_uri`` over ``window`` of its inference log (see the module docstring).
 
@@ -106,28 +110,38 @@ def run_monitor(
         model_uri: ``models:/name@alias`` or ``models:/name/3``.
         window: ``1h``, ``30m``, ``7d``... or a row count (``5000``).
         end_ms: the window's end (default: now).
-        rules: alert rules (YAML text, a path, a dict or loaded rules), or None for none.
+        rules: alert rules (YAML text, a path, a dict or loaded rules); None uses the rules
+            stored with the registered model (:mod:`modelkeep.monitor.model_rules`), if any.
         tracking_uri: the store (default: the settings').
         settings: where the inference log lives (``settings.home / "inference"``).
         deliver_alerts: send fired alerts through their channels (always recorded).
         thresholds: ``static`` (each method's default) or ``learned`` from chunks of the
             reference's row sample (mean + 3 sigma, see :mod:`modelkeep.monitor.learned`).
+        labels: a CSV/Parquet file (or DataFrame) of ``request_id, label``, joined to the
+            window's predictions in addition to ``/feedback`` (see
+            :mod:`modelkeep.monitor.labels`).
 
     Raises:
         NotFoundError: unknown model/version, no reference, or no log for the model.
-        InvalidInputError: a bad window or rules; a window without rows.
+        InvalidInputError: a bad window, rules or labels file; a window without rows.
     """
     settings = settings or Settings()
+    if thresholds not in ("static", "learned"):
+        raise InvalidInputError("thresholds: static or learned", field="thresholds")
+    given_labels = None if labels is None else read_labels(labels)
     with Client(tracking_uri or settings.resolved_tracking_uri(), settings=settings) as client:
-        version, reference, rows = _window(client, settings, model_uri, window, end_ms)
-        if thresholds not in ("static", "learned"):
-            raise InvalidInputError("thresholds: static or learned", field="thresholds")
+        version, reference, rows = _window(
+            client, settings, model_uri, window, end_ms, given_labels
+        )
         report = _assess(reference, rows, learn=thresholds == "learned")
         report.update(model=version.name, version=str(version.version))
         metrics = flatten_metrics(report)
-        alerts = _alerts(client, rules, metrics, version.name, rows, deliver_alerts)
+        history = window_history(client, version.name)
+        if rules is None:
+            rules = stored_alert_rules(client, version.name)
+        alerts = _alerts(client, rules, metrics, version.name, rows, deliver_alerts, history)
         report["alerts"] = alerts
-        report["history"] = _history(client, version.name) + [_history_point(rows, metrics)]
+        report["history"] = history + [history_point(_iso(rows.end_ms), metrics)]
         run_id = _record(client, version, window, rows, metrics, report, alerts)
     return MonitorResult(
         run_id, version.name, str(version.version), rows.start_ms, rows.end_ms,
@@ -162,7 +176,12 @@ def estimate_performance(
 
 
 def _window(
-    client: Client, settings: Settings, model_uri: str, window: str, end_ms: int | None
+    client: Client,
+    settings: Settings,
+    model_uri: str,
+    window: str,
+    end_ms: int | None,
+    labels: pd.Series[Any] | None = None,
 ) -> tuple[Any, dict[str, Any], WindowRows]:
     """(the version, its reference, the window's rows with their labels)."""
     parsed_window = parse_window(window)
@@ -176,7 +195,7 @@ def _window(
             f"{window} ending {_iso(rows.end_ms)}",
             field="window",
         )
-    return version, reference, _with_labels(root, version.name, rows)
+    return version, reference, _with_labels(root, version.name, rows, labels)
 
 
 def _resolve(client: Client, model_uri: str) -> Any:
@@ -191,9 +210,12 @@ def _resolve(client: Client, model_uri: str) -> Any:
     return version
 
 
-def _with_labels(root: Path, model: str, rows: WindowRows) -> WindowRows:
+def _with_labels(
+    root: Path, model: str, rows: WindowRows, given: pd.Series[Any] | None = None
+) -> WindowRows:
     """The window with a ``label`` column: the latest label ``/feedback`` recorded for each
-    request id (missing where none arrived)."""
+    request id, or the one in ``given`` (a labels file) where it has one; missing where
+    neither has."""
     from modelkeep.serve.inference_log import read_feedback
 
     try:
@@ -206,6 +228,9 @@ def _with_labels(root: Path, model: str, rows: WindowRows) -> WindowRows:
     else:
         latest = feedback.sort_values("timestamp", kind="stable").groupby("request_id").last()
         frame["label"] = frame["request_id"].map(latest["label"])
+    if given is not None and len(given):
+        from_file = frame["request_id"].astype(str).map(given)
+        frame["label"] = from_file.where(from_file.notna(), frame["label"])
     return WindowRows(frame, rows.start_ms, rows.end_ms)
 
 
@@ -375,7 +400,7 @@ def _iso(ms: int) -> str:
 
 def _alerts(
     client: Client, rules: Any, metrics: dict[str, float], model: str, rows: WindowRows,
-    deliver_alerts: bool,
+    deliver_alerts: bool, history: list[dict[str, Any]],
 ) -> list[dict[str, Any]]:  # fmt: skip
     if rules is None:
         return []
@@ -386,6 +411,7 @@ def _alerts(
     fired = evaluate_rules(
         loaded, metrics, model=model, window=(rows.start_ms, rows.end_ms),
         last_fired=last_fired_lookup(client, model), now_ms=int(time.time() * 1000),
+        history=[(p["end_ms"], p["metrics"]) for p in history if p.get("end_ms") is not None],
     )  # fmt: skip
     out = []
     for alert in fired:
@@ -393,30 +419,6 @@ def _alerts(
         record["delivery"] = deliver(alert, loaded) if deliver_alerts else {}
         out.append(record)
     return out
-
-
-def _history(client: Client, model: str, limit: int = 50) -> list[dict[str, Any]]:
-    """Earlier windows' key numbers, oldest first (the report's "over time" chart)."""
-    from modelkeep.monitor.alert_history import monitoring_runs
-
-    points = []
-    for run in reversed(monitoring_runs(client, model, limit)):
-        points.append(
-            {
-                "window_end": run.tags.get(TAG_WINDOW, "").split("/")[-1],
-                "drift_share": run.metrics.get("drift.share"),
-                "metrics": {k: v for k, v in run.metrics.items() if not math.isnan(v)},
-            }
-        )
-    return points
-
-
-def _history_point(rows: WindowRows, metrics: dict[str, float]) -> dict[str, Any]:
-    return {
-        "window_end": _iso(rows.end_ms),
-        "drift_share": metrics.get("drift.share"),
-        "metrics": {k: v for k, v in metrics.items() if not math.isnan(v)},
-    }
 
 
 def _record(
