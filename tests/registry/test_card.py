@@ -34,6 +34,7 @@ SECTIONS = [
     "Metrics",
     "Tags",
     "Alias history",
+    "Maintenance decisions",
 ]
 
 

@@ -23,6 +23,7 @@ from modelkeep.cli import (
     experiments,
     keys,
     logs,
+    maintain,
     models,
     models_files,  # noqa: F401 - adds card/sign/verify/export/import to `models`
     monitor,
@@ -78,6 +79,7 @@ app.add_typer(data.app, name="data")
 app.add_typer(monitor.monitor_app, name="monitor")
 app.add_typer(monitor.alerts_app, name="alerts")
 app.add_typer(logs.logs_app, name="logs")
+app.add_typer(maintain.app, name="maintain")
 app.command("server")(server.server)
 app.command("quickstart")(quickstart.quickstart)
 app.command("train")(train.train)

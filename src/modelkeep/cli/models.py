@@ -1,4 +1,4 @@
-"""``modelkeep models list|show|versions|register|alias|update|delete`` (the registry).
+"""``modelkeep models list|show|versions|register|alias|rollback|update|delete`` (the registry).
 
 The commands that read a version's package (card, sign, verify, export, import) are added to
 the same group by :mod:`modelkeep.cli.models_files`.
@@ -225,6 +225,31 @@ def alias(
         change = client.set_alias(name, alias_name, version, reason)
     moved = f" (was version {change.previous_version})" if change.previous_version else ""
     typer.echo(f"{name}@{alias_name} -> version {change.version}{moved}")
+
+
+@app.command("rollback")
+def rollback(
+    ctx: typer.Context,
+    name: NameArgument,
+    alias_name: Annotated[
+        str, typer.Option("--alias", metavar="ALIAS", help="The alias to move back.")
+    ] = "champion",
+    reason: ReasonOption = "",
+    as_json: JsonOption = False,
+) -> None:
+    """Point an alias (champion) back at the version it pointed at before its current one;
+    the rollback is recorded as a maintenance decision (``maintain history``, model card)."""
+    from modelkeep.maintain.manual import rollback_champion
+
+    with open_client(ctx) as client:
+        change, record = rollback_champion(client, name, alias=alias_name, reason=reason)
+    if as_json:
+        print_json({**change.to_dict(), "decision": record.run_id})
+    else:
+        typer.echo(
+            f"{name}@{alias_name} -> version {change.version} "
+            f"(was version {change.previous_version})"
+        )
 
 
 @app.command("update")

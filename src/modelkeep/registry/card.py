@@ -2,8 +2,9 @@
 
 :func:`render_card` gathers the registry entities, the package manifest and the source run into
 sections (purpose, package, signature, training data lineage, parameters, metrics, tags, alias
-history) and renders the same sections twice: as Markdown, and as a self-contained HTML page
-(inline CSS, no script, no external resource, and a Content-Security-Policy that forbids both).
+history, maintenance decisions) and renders the same sections twice: as Markdown, and as a
+self-contained HTML page (inline CSS, no script, no external resource, and a
+Content-Security-Policy that forbids both).
 
 Every user-provided string is escaped (:mod:`modelkeep.registry.card_render`): names,
 descriptions, tags and reasons can hold ``<script>`` or ``|`` and still render as plain text.
@@ -55,6 +56,7 @@ def render_card(
     manifest: Manifest,
     run: Run | None,
     alias_history: Sequence[AliasChange],
+    decisions: Sequence[Mapping[str, Any]] = (),
 ) -> ModelCard:
     """Render the model card of one version.
 
@@ -64,6 +66,8 @@ def render_card(
         manifest: the version's package manifest (flavor, signature, lineage, metrics).
         run: the source run (params, metrics, dataset inputs), or None when unknown.
         alias_history: alias moves of the model, in any order; shown oldest first.
+        decisions: maintenance decision records (``DecisionRecord.to_dict()``) of the model;
+            those naming this version as champion or challenger are shown.
 
     Returns:
         The card as Markdown and as self-contained HTML. Rendering is deterministic: the same
@@ -89,6 +93,7 @@ def render_card(
         _metrics(manifest, run),
         _tags(model, version),
         _alias_history(alias_history),
+        _decisions(version, decisions),
     )
     return ModelCard(to_markdown(title, lead, sections), to_html(title, lead, sections))
 
@@ -309,3 +314,44 @@ def _alias_history(history: Sequence[AliasChange]) -> Section:
     )
     headers = ("Time (UTC)", "Alias", "Change", "Actor", "Reason")
     return Section("Alias history", (Table(headers, rows),))
+
+
+def _decisions(version: ModelVersion, decisions: Sequence[Mapping[str, Any]]) -> Section:
+    title = "Maintenance decisions"
+    mine = [
+        d for d in decisions
+        if version.version in (d.get("champion_version"), d.get("challenger_version"))
+        and d.get("action") not in ("none", "pending")
+    ]  # fmt: skip
+    if not mine:
+        return Section(title, (Text("No maintenance decision involved this version."),))
+    rows = tuple(_decision_row(d) for d in sorted(mine, key=lambda d: d.get("started_ms") or 0))
+    headers = ("Time (UTC)", "Action", "Champion", "Challenger", "Metric", "Gates", "Why")
+    return Section(title, (Table(headers, rows),))
+
+
+def _decision_row(decision: Mapping[str, Any]) -> tuple[str, ...]:
+    evaluation = decision.get("evaluation") or {}
+    metric = "-"
+    if evaluation:
+        metric = (f"{evaluation.get('metric')}: {_maybe(evaluation.get('champion'))} → "
+                  f"{_maybe(evaluation.get('challenger'))}")  # fmt: skip
+    gates = decision.get("gates") or []
+    passed = sum(bool(g.get("passed")) for g in gates)
+    return (
+        _utc(int(decision.get("started_ms") or 0)),
+        str(decision.get("action", "")),
+        _maybe_version(decision.get("champion_version")),
+        _maybe_version(decision.get("challenger_version")),
+        metric,
+        f"{passed}/{len(gates)} passed" if gates else "-",
+        str(decision.get("reason", "")),
+    )
+
+
+def _maybe(value: Any) -> str:
+    return _num(float(value)) if isinstance(value, int | float) else "-"
+
+
+def _maybe_version(value: Any) -> str:
+    return f"v{value}" if value is not None else "-"

@@ -3,8 +3,10 @@
 Requests are counted by route template and status, with a latency histogram whose buckets
 start at 0.5 ms (a one-row prediction takes about a millisecond); batches by rows and jobs;
 the served models as an info-style gauge (``modelkeep_serve_model_info{variant, name,
-version, digest, runtime} 1``, replaced on every hot reload); the inference log's backlog is
-read when Prometheus scrapes.
+version, digest, runtime} 1``, replaced on every hot reload); the answers of each variant
+(``modelkeep_serve_variant_requests_total{variant, version, outcome}``, outcome ``ok``,
+``error`` for 5xx or ``rejected`` for 4xx); the inference log's backlog is read when
+Prometheus scrapes.
 """
 
 from __future__ import annotations
@@ -63,6 +65,13 @@ class ServeMetrics:
             ["variant", "result"],
             registry=self.registry,
         )
+        self.variant_requests = Counter(
+            "modelkeep_serve_variant_requests",
+            "Scoring requests answered by each variant and version, by outcome "
+            "(ok, error: 5xx, rejected: 4xx).",
+            ["variant", "version", "outcome"],
+            registry=self.registry,
+        )
         self.shadow_errors = Counter(
             "modelkeep_serve_shadow_errors",
             "Shadow predictions that failed (never visible to callers).",
@@ -97,6 +106,17 @@ class ServeMetrics:
             self.model_info.remove(variant, *previous)
         self._served[variant] = (name, version, digest, runtime)
         self.model_info.labels(variant, name, version, digest, runtime).set(1)
+
+    def observe_variant(self, variant: str, version: str, status: int) -> None:
+        """Count one scoring answer of ``variant`` (serving ``version``) with ``status``."""
+        outcome = "error" if status >= 500 else "rejected" if status >= 400 else "ok"
+        self.variant_requests.labels(variant, version, outcome).inc()
+
+    def clear_model(self, variant: str) -> None:
+        """Mark ``variant`` as serving nothing (a canary whose alias was deleted)."""
+        previous = self._served.pop(variant, None)
+        if previous is not None:
+            self.model_info.remove(variant, *previous)
 
     def watch_log(self, backlog: Callable[[], float], dropped: Callable[[], float]) -> None:
         """Read the inference log's backlog and drop count at each scrape."""

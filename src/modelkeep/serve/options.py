@@ -26,7 +26,9 @@ class ServeOptions:
         max_batch_size: the most rows scored in one model call.
         max_batch_delay_ms: how long a batch waits for more requests under concurrent load.
         poll_interval_s: how often moving URIs (aliases, ``latest``) are checked.
-        canary_uri, canary_weight: a second model and the share of requests it answers.
+        canary_uri, canary_weight: a second model and the share of requests it answers (the
+            tag ``modelkeep.serve.canary_weight`` on the canary's registered model overrides
+            the share; a canary following an alias that is not set yet starts pending).
         shadow_uri: a model that gets a copy of every request; its outputs are only logged.
         auth: require bearer tokens (the tracking server's tokens) on every route but the
             health probes.

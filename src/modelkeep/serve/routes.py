@@ -5,6 +5,11 @@ answers ``{"predictions": [...]}``, with headers ``X-Model-Version`` (the versio
 produced the answer), ``X-Model-Variant`` (primary or canary) and ``X-Request-Id`` (the
 caller's, or a new one: send it back with ``POST /feedback``). Rows of a multi-row request are
 logged as ``<request id>/<row>``.
+
+``GET /version`` describes each served slot and, under ``"variants"``, the live counts of the
+primary and the canary (:mod:`modelkeep.serve.variant_stats`): the version, requests, errors
+(5xx), rejected (4xx), p50/p99 latency in ms and the share of traffic each gets; a canary
+whose alias is not set is listed with ``"pending": true``.
 """
 
 from __future__ import annotations
@@ -19,16 +24,25 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from modelkeep.entities import Role
-from modelkeep.exceptions import InvalidInputError, NotFoundError
+from modelkeep.exceptions import InvalidInputError, ModelkeepError, NotFoundError
 from modelkeep.serve.batcher import Outcome
 from modelkeep.serve.deployment import Deployment
 from modelkeep.serve.http import json_response, read_body
 from modelkeep.serve.inference_log import Feedback, InferenceRecord
 from modelkeep.serve.payloads import encode_predictions, parse_invocation
+from modelkeep.serve.rollout import Slot
 from modelkeep.serve.state import ServingState, versions
 from modelkeep.serve.table import Table
+from modelkeep.server.errors import status_for
 
-__all__ = ["ServeRoutes", "log_outcome", "request_key", "score_request", "text_columns"]
+__all__ = [
+    "ServeRoutes",
+    "log_outcome",
+    "request_key",
+    "score_on",
+    "score_request",
+    "text_columns",
+]
 
 _PARSE_IN_THREAD_BYTES = 256 * 1024  # bigger bodies are parsed off the event loop
 
@@ -51,9 +65,29 @@ async def score_request(
 ) -> tuple[Deployment, str, Outcome]:
     """Score ``table`` on the variant ``key`` routes to; (deployment, variant, outcome)."""
     slot = state.route(key)
-    deployment = slot.current  # read and submitted with no await between: see Slot.swap
-    outcome = await deployment.batcher.submit(table, want_proba=want_proba)
+    deployment, outcome = await score_on(state, slot, table, want_proba)
     return deployment, slot.variant, outcome
+
+
+async def score_on(
+    state: ServingState, slot: Slot, table: Table, want_proba: bool
+) -> tuple[Deployment, Outcome]:
+    """Score ``table`` on ``slot``'s version now, counting the answer in the slot's stats
+    (a failure with the status it will be answered with)."""
+    start = time.perf_counter()
+    deployment = slot.current  # read and submitted with no await between: see Slot.swap
+    try:
+        outcome = await deployment.batcher.submit(table, want_proba=want_proba)
+    except Exception as exc:
+        status = status_for(exc) if isinstance(exc, ModelkeepError) else 500
+        state.observe_variant(slot, deployment, status, _since_ms(start))
+        raise
+    state.observe_variant(slot, deployment, 200, _since_ms(start))
+    return deployment, outcome
+
+
+def _since_ms(start: float) -> float:
+    return (time.perf_counter() - start) * 1000
 
 
 def log_outcome(
@@ -152,7 +186,11 @@ class ServeRoutes:
 
     async def version(self, request: Request) -> Response:
         self.state.authorize(request.headers.get("authorization"), Role.READER)
-        return json_response({slot.variant: _describe(slot.current) for slot in self.state.slots})
+        described: dict[str, Any] = {
+            slot.variant: _describe(slot.current) for slot in self.state.slots
+        }
+        described["variants"] = self.state.variants()
+        return json_response(described)
 
     async def metrics(self, request: Request) -> Response:
         self.state.authorize(request.headers.get("authorization"), Role.READER)

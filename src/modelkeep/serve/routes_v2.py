@@ -19,7 +19,13 @@ from starlette.responses import Response
 from modelkeep.entities import Role
 from modelkeep.exceptions import NotFoundError
 from modelkeep.serve.http import json_response, read_body
-from modelkeep.serve.routes import log_outcome, request_key, score_request, shadow_copy
+from modelkeep.serve.routes import (
+    log_outcome,
+    request_key,
+    score_on,
+    score_request,
+    shadow_copy,
+)
 from modelkeep.serve.state import ServingState, versions
 from modelkeep.serve.v2 import V2_SERVER_METADATA, parse_v2_request, v2_metadata, v2_response
 
@@ -50,7 +56,7 @@ class V2Routes:
         if version is not None and self.state.slot_for_version(version) is None:
             raise NotFoundError(
                 f"model {name!r} has no version {version!r} here; serving "
-                f"{', '.join(versions(self.state.slots[:2]))}"
+                f"{', '.join(versions(self.state.answering))}"
             )
         return version
 
@@ -75,8 +81,7 @@ class V2Routes:
         slot = self.state.slot_for_version(version) if version else self.state.primary
         assert slot is not None  # checked by _check_model
         deployment = slot.current
-        answering = [s for s in (self.state.primary, self.state.canary) if s is not None]
-        shown = [version] if version else versions(answering)
+        shown = [version] if version else versions(self.state.answering)
         meta = v2_metadata(
             deployment.name,
             shown,
@@ -106,8 +111,8 @@ class V2Routes:
                     "served while the request was read; retry without a version or with "
                     f"{state.primary.current.version!r}"
                 )
-            deployment, variant = slot.current, slot.variant
-            outcome = await deployment.batcher.submit(parsed.table, want_proba=want_proba)
+            deployment, outcome = await score_on(state, slot, parsed.table, want_proba)
+            variant = slot.variant
         else:
             key = request_key(request) or request_id
             deployment, variant, outcome = await score_request(

@@ -14,7 +14,7 @@ import socket
 from pathlib import Path
 
 from modelkeep.config import Settings
-from modelkeep.exceptions import InvalidInputError
+from modelkeep.exceptions import InvalidInputError, NotFoundError
 from modelkeep.serve.app import OPTIONS_ENV, create_serving_app
 from modelkeep.serve.options import ServeOptions
 from modelkeep.server.runner import is_loopback
@@ -72,23 +72,31 @@ def check_port_free(host: str, port: int) -> None:
 def check_models_load(options: ServeOptions, settings: Settings) -> None:
     """Load every model the server would serve, once, so that an unknown alias, a tampered
     package or a missing --allow-code is one error here instead of a failed start-up inside
-    uvicorn (the server then loads them again; ONNX conversions come from the cache).
+    uvicorn (the server then loads them again; ONNX conversions come from the cache). A canary
+    whose alias is not set yet is not an error: the server starts with it pending.
 
     Raises:
         ModelkeepError: what loading a model raised.
     """
     from modelkeep.serve.deployment import load_deployment
+    from modelkeep.serve.rollout import alias_not_set
     from modelkeep.tracking import Client
 
     assert options.tracking_uri is not None  # the CLI resolves it
     cache = Path(settings.home) / "cache" / "onnx"
     with Client(options.tracking_uri, settings=settings) as client:
         for uri in (options.model_uri, options.canary_uri, options.shadow_uri):
-            if uri is not None:
+            if uri is None:
+                continue
+            try:
                 load_deployment(
                     client, uri, runtime=options.runtime, cache_dir=cache,
                     allow_code=options.allow_code,
                 )  # fmt: skip
+            except NotFoundError as exc:
+                # a canary may wait for its alias: it starts pending (see serve.state)
+                if uri != options.canary_uri or not alias_not_set(uri, exc):
+                    raise
 
 
 def run_serving(options: ServeOptions, settings: Settings) -> None:

@@ -1,5 +1,11 @@
 """Everything one running inference server holds: the model slots, the alias watcher, the
-inference log, metrics and the token check. Built at start-up, closed at shutdown."""
+canary weight, the inference log, metrics and the token check. Built at start-up, closed at
+shutdown.
+
+A canary that follows an alias which is not set yet starts *pending* (``canary`` is None and
+nothing is routed to it); the watcher loads it when the alias appears and removes it again
+when the alias is deleted (see :mod:`modelkeep.serve.rollout`).
+"""
 
 from __future__ import annotations
 
@@ -7,19 +13,28 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from modelkeep.config import Settings
 from modelkeep.entities import ApiToken, Role
-from modelkeep.exceptions import AuthenticationError
+from modelkeep.exceptions import AuthenticationError, NotFoundError
+from modelkeep.registry.uris import parse_model_uri
 from modelkeep.serve.deployment import BatchSettings, Deployment, load_deployment, resolve_version
 from modelkeep.serve.inference_log import InferenceLog
 from modelkeep.serve.metrics import ServeMetrics
 from modelkeep.serve.options import ServeOptions
-from modelkeep.serve.rollout import AliasWatcher, Slot, choose_canary
+from modelkeep.serve.rollout import (
+    CANARY_WEIGHT_TAG,
+    AliasWatcher,
+    CanaryWeight,
+    Follow,
+    Slot,
+    alias_not_set,
+    choose_canary,
+)
 from modelkeep.server.auth import authenticate, check_role, hash_token
 from modelkeep.tracking import Client
 
@@ -27,6 +42,16 @@ __all__ = ["ServingState", "TokenCache"]
 
 _log = logging.getLogger("modelkeep.serve")
 _TOKEN_TTL_S = 10.0
+_PENDING: dict[str, Any] = {
+    "version": None,
+    "requests": 0,
+    "errors": 0,
+    "rejected": 0,
+    "error_rate": 0.0,
+    "p50_ms": None,
+    "p99_ms": None,
+    "weight": 0.0,
+}  # a canary waiting for its alias: what /version shows for it
 
 
 class TokenCache:
@@ -75,6 +100,7 @@ class ServingState:
     log: InferenceLog | None = None
     tokens: TokenCache | None = None
     watcher: AliasWatcher | None = None
+    weight: CanaryWeight | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _background: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -82,11 +108,46 @@ class ServingState:
     def slots(self) -> list[Slot]:
         return [s for s in (self.primary, self.canary, self.shadow) if s is not None]
 
+    @property
+    def answering(self) -> list[Slot]:
+        """The slots that answer requests: the primary, and the canary when it is loaded."""
+        return [s for s in (self.primary, self.canary) if s is not None]
+
+    @property
+    def canary_weight(self) -> float:
+        """The canary's share of requests now (the weight tag, else ``--canary-weight``)."""
+        return self.weight.value if self.weight is not None else self.options.canary_weight
+
     def route(self, key: str | None) -> Slot:
         """The slot that answers a request with routing ``key`` (primary or canary)."""
-        if self.canary is not None and choose_canary(key, self.options.canary_weight):
-            return self.canary
+        canary = self.canary
+        if canary is not None and choose_canary(key, self.canary_weight):
+            return canary
         return self.primary
+
+    def observe_variant(
+        self, slot: Slot, deployment: Deployment, status: int, latency_ms: float
+    ) -> None:
+        """Count one scoring answer of ``slot`` (given by ``deployment``) with ``status``."""
+        slot.stats.observe(deployment.version, status, latency_ms)
+        self.metrics.observe_variant(slot.variant, deployment.version, status)
+
+    def variants(self) -> dict[str, dict[str, Any]]:
+        """Live counts of the answering variants, for ``GET /version``."""
+        canary = self.canary
+        share = self.canary_weight if canary is not None else 0.0
+        described = {"primary": self.primary.stats.snapshot(1.0 - share)}
+        if self.options.canary_uri is None:
+            return described
+        counts = canary.stats.snapshot(share) if canary is not None else dict(_PENDING)
+        described["canary"] = {
+            **counts,
+            "uri": self.options.canary_uri,
+            "pending": canary is None,
+            "configured_weight": self.canary_weight,
+            "weight_source": self.weight.source if self.weight is not None else "option",
+        }
+        return described
 
     def slot_for_version(self, version: str) -> Slot | None:
         """The answering slot serving ``version`` now, if any."""
@@ -116,12 +177,14 @@ class ServingState:
         try:
             loader = _Loader(client, options, settings, metrics)
             primary = await loader.primary(options.model_uri)
-            canary = await loader.slot("canary", options.canary_uri)
+            canary = await loader.canary(options.canary_uri)
             shadow = await loader.slot("shadow", options.shadow_uri)
         except BaseException:
             client.close()
             raise
         state = cls(options, settings, client, metrics, primary, canary, shadow)
+        state.weight = CanaryWeight(options.canary_weight, _tag_reader(client, options))
+        await asyncio.to_thread(state.weight.refresh)
         if options.inference_log:
             # ~1.8 KB a queued row: 200,000 rows bound the backlog near 400 MB.
             state.log = InferenceLog(settings.home / "inference", max_backlog=200_000)
@@ -146,16 +209,31 @@ class ServingState:
             loader.announce(slot.variant, new)
             self.declare_inputs(new)
 
-        def failed(slot: Slot, _exc: BaseException) -> None:
-            self.metrics.reloads.labels(slot.variant, "failed").inc()
+        def failed(variant: str, _exc: BaseException) -> None:
+            self.metrics.reloads.labels(variant, "failed").inc()
 
+        def attached(slot: Slot) -> None:
+            self.canary = slot
+            swapped(slot, slot.current)
+
+        def detached(slot: Slot) -> None:
+            if self.canary is slot:
+                self.canary = None
+            self.metrics.clear_model(slot.variant)
+
+        follows = [Follow(s.variant, s.uri, s) for s in (self.primary, self.shadow) if s]
+        if self.options.canary_uri is not None:
+            follows.append(Follow("canary", self.options.canary_uri, self.canary, optional=True))
         self.watcher = AliasWatcher(
-            self.slots,
+            follows,
             resolve=lambda uri: resolve_version(self.client, uri),
             load=loader.load,
             interval_s=self.options.poll_interval_s,
             on_swap=swapped,
             on_failure=failed,
+            on_attach=attached,
+            on_detach=detached,
+            weight=self.weight,
         )
         if self.watcher.watching:
             self._tasks.append(asyncio.get_running_loop().create_task(self.watcher.run()))
@@ -204,6 +282,19 @@ class _Loader:
         assert slot is not None
         return slot
 
+    async def canary(self, uri: str | None) -> Slot | None:
+        """The canary's slot; None when there is none, or while its alias is not set."""
+        if uri is None:
+            return None
+        try:
+            return await self.slot("canary", uri)
+        except NotFoundError as exc:
+            if not alias_not_set(uri, exc):
+                raise
+            _log.warning("the canary %s is pending: %s; it answers once the alias is set",
+                         uri, exc.message)  # fmt: skip
+            return None
+
     async def slot(self, variant: str, uri: str | None) -> Slot | None:
         if uri is None:
             return None
@@ -220,6 +311,20 @@ class _Loader:
             deployment.root_digest,
             deployment.runtime,
         )
+
+
+def _tag_reader(client: Client, options: ServeOptions) -> Callable[[], str | None] | None:
+    """Reads the canary weight tag of the canary's registered model (None: no such model)."""
+    if options.canary_uri is None:
+        return None
+    name = parse_model_uri(options.canary_uri).name
+    if name is None:
+        return None
+
+    def read() -> str | None:
+        return client.store.get_registered_model(name).tags.get(CANARY_WEIGHT_TAG)
+
+    return read
 
 
 def versions(slots: Sequence[Slot]) -> list[str]:

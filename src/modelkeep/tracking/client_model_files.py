@@ -193,9 +193,16 @@ class ModelFilesMixin(ModelsMixin):
             except NotFoundError:
                 run = None
         history = self.store.list_alias_history(version.name)
-        card = render_card(model, version, manifest, run, history)
+        card = render_card(model, version, manifest, run, history, self._decisions(version.name))
         stem = f"{_file_stem(version.name)}-v{version.version}"
         return write_card(card, Path(directory), stem)
+
+    def _decisions(self, name: str) -> list[dict[str, Any]]:
+        """The model's maintenance decision records for its card (read lazily: the
+        maintenance package sits above this one and only stores runs and artifacts)."""
+        from modelkeep.maintain.decisions import list_decisions
+
+        return [record.to_dict() for record in list_decisions(self, name, limit=200)]  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, slots=True)

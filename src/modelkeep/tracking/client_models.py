@@ -317,6 +317,51 @@ class ModelsMixin(abc.ABC):
         who = default_actor() if actor is None else actor
         return self.store.delete_model_alias(name, alias, reason, who)
 
+    def rollback_alias(
+        self,
+        name: str,
+        alias: str = "champion",
+        reason: str = "",
+        actor: str | None = None,
+    ) -> AliasChange:
+        """Point ``alias`` back at the version it pointed at before its current one.
+
+        The alias history is read newest first; moves to the current version, removals of
+        the alias and versions deleted since are skipped, and the first other version found
+        is the one the alias goes back to. The move is recorded like any other, with
+        ``reason`` (``"rollback"`` when empty), so a second rollback undoes the first.
+
+        Example:
+            >>> client.rollback_alias("churn")  # doctest: +SKIP
+            AliasChange(name='churn', alias='champion', version=1, previous_version=2, ...)
+
+        Raises:
+            NotFoundError: no such registered model, or ``alias`` is not set.
+            InvalidInputError: (``field="alias"``) the alias never pointed at another
+                version that still exists.
+        """
+        current = self.store.get_model_version_by_alias(name, alias).version
+        target = self._version_before(name, alias, current)
+        if target is None:
+            raise InvalidInputError(
+                f"{name}@{alias} has pointed only at version {current}: there is no earlier "
+                "version to roll back to",
+                field="alias",
+            )
+        return self.set_alias(name, alias, target, reason or "rollback", actor)
+
+    def _version_before(self, name: str, alias: str, current: int) -> int | None:
+        """The newest version in ``alias``'s history other than ``current`` that still exists."""
+        for change in reversed(self.store.list_alias_history(name, alias)):
+            if change.version is None or change.version == current:
+                continue
+            try:
+                self.store.get_model_version(name, change.version)
+            except NotFoundError:
+                continue  # deleted since: nothing to go back to
+            return change.version
+        return None
+
 
 def _version_number(version: int | str) -> int:
     try:
