@@ -24,6 +24,8 @@ class Settings(BaseSettings):
         artifact_root: where blobs live for SQL stores (default ``home/artifacts``).
         tracking_token: bearer token a REST client sends (``MODELKEEP_TRACKING_TOKEN``).
         max_body_bytes: largest request body the server accepts.
+        pii_block: refuse to log a dataset that looks like it holds personal data
+            (``MODELKEEP_PII_BLOCK``; off: such findings are logged as warnings).
     """
 
     model_config = SettingsConfigDict(env_prefix="MODELKEEP_", extra="ignore")
@@ -34,6 +36,7 @@ class Settings(BaseSettings):
     tracking_token: str | None = None
     max_body_bytes: int = 256 * 1024 * 1024
     max_json_bytes: int = 32 * 1024 * 1024
+    pii_block: bool = False
 
     def resolved_tracking_uri(self) -> str:
         """The tracking URI in force: the explicit one, else SQLite under ``home``."""

@@ -146,6 +146,7 @@ def test_every_injected_problem_at_once() -> None:
     frame["y"] = (frame["x1"] + np.random.default_rng(2).normal(size=len(frame)) > 2.3).astype(int)
     frame["leak"] = frame["y"] * 3
     frame["constant"] = 0
+    frame["owner"] = [f"owner{i % 7}@example.com" for i in range(len(frame))]
     frame = pd.concat([frame, frame.iloc[:10]], ignore_index=True)
     frame.insert(0, "id", np.arange(len(frame)))
     frame.loc[frame.index[::20], "x3"] = np.nan
@@ -158,6 +159,7 @@ def test_every_injected_problem_at_once() -> None:
         ("id_like", "id"),
         ("class_imbalance", "y"),
         ("target_leakage", "leak"),
+        ("personal_data", "owner"),
     }
 
 
@@ -177,3 +179,15 @@ def test_an_unknown_target_is_refused() -> None:
 def test_unhashable_values_do_not_break_the_checks() -> None:
     frame = pd.DataFrame({"tags": [["a"], ["b"], ["a"]], "n": [1.5, 2.5, 3.5]})
     assert _kinds(find_problems(frame)) == set()
+
+
+def test_columns_that_look_like_personal_data_are_reported_masked() -> None:
+    table = pd.DataFrame(
+        {"contact": [f"person{i}@example.org" for i in range(40)], "spend": range(40)}
+    )
+
+    [problem] = [p for p in find_problems(table) if p.kind == "personal_data"]
+
+    assert problem.column == "contact" and problem.details["kind"] == "email"
+    assert problem.severity == "warning"
+    assert all("person" not in e or "*" in e for e in problem.details["examples"])

@@ -194,7 +194,9 @@ def test_every_enabled_gate_runs_even_after_failures(
         validation={"passed": False},
         **QUICK,
     )
-    results = run_gates(context)
+    # Only the built-in gates: another package's gate (modelkeep.audit's "privacy") may have
+    # been registered by an earlier import in the session.
+    results = [r for r in run_gates(context) if r.name in BUILTIN]
     assert [r.name for r in results] == [n for n in BUILTIN if n != "latency"]
     passed = {r.name: r.passed for r in results}
     assert passed == {
@@ -218,7 +220,8 @@ def test_disabled_gates_do_not_run(registry: Registry, holdout: pd.DataFrame) ->
         data_validation=False,
         **QUICK,
     )
-    assert [r.name for r in run_gates(context)] == ["improvement", "slices"]
+    ran = [r.name for r in run_gates(context) if r.name in BUILTIN]
+    assert ran == ["improvement", "slices"]
 
 
 def test_a_user_gate_runs_and_its_error_becomes_a_failed_result(

@@ -35,6 +35,11 @@ SECTIONS = [
     "Tags",
     "Alias history",
     "Maintenance decisions",
+    "Explainability",
+    "Privacy audit",
+    "Security audit",
+    "Compression",
+    "Energy and cost",
 ]
 
 

@@ -23,10 +23,11 @@ from modelkeep.server.deps import PUBLIC, PublicAccess, access_rule_of, check_ac
 from modelkeep.store.sql import SqlStore
 
 PUBLIC_PATHS = {"/health"}
-# Destructive registry writes need more than a writer token.
+# Destructive registry writes need more than a writer token, and so does reading the audit log.
 ADMIN_ROUTES = {
     ("DELETE", "/api/v1/models/{name}"),
     ("DELETE", "/api/v1/models/{name}/versions/{version}"),
+    ("GET", "/api/v1/audit-events"),
 }
 
 

@@ -4,6 +4,10 @@
 revision is ``<revision>``, with one of everything that schema could hold. Opening a copy with
 today's SqlStore must migrate it to head and keep every value; each new schema revision adds a
 file here, made with the release before it.
+
+``modelkeep-0003.db`` is the 0002 file upgraded to 0003 with Alembic's command API (stopping at
+0003) plus one Optuna study (two trials and three heartbeats) written through the store's study
+journal by the release whose head was 0003.
 """
 
 from __future__ import annotations
@@ -13,9 +17,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
+from modelkeep.store.audit import audit_context
 from modelkeep.store.sql import SqlStore
 from modelkeep.store.sql.migrate import head_revision
+from modelkeep.store.sql.study_journal import StudyJournal
 
 FIXTURES = sorted((Path(__file__).parent / "fixtures").glob("modelkeep-*.db"))
 RUN_ID = "a18541b88e5641f79bdae9e054cd00ea"
@@ -31,8 +38,12 @@ def upgraded(request: pytest.FixtureRequest, tmp_path: Path) -> SqlStore:
 
 
 def test_there_is_a_fixture_for_every_past_schema() -> None:
-    assert [path.stem for path in FIXTURES] == ["modelkeep-0001", "modelkeep-0002"]
-    assert head_revision() == "0003"
+    assert [path.stem for path in FIXTURES] == [
+        "modelkeep-0001",
+        "modelkeep-0002",
+        "modelkeep-0003",
+    ]
+    assert head_revision() == "0004"
 
 
 def test_runs_metrics_and_inputs_survive_the_upgrade(upgraded: SqlStore) -> None:
@@ -79,3 +90,34 @@ def test_the_0002_registry_survives_the_upgrade(tmp_path: Path) -> None:
         assert store.create_model_version("churn-model", "runs:/x/m", "c" * 64).version == 3
     finally:
         store.close()
+
+
+def test_the_0003_study_journal_survives_the_upgrade(tmp_path: Path) -> None:
+    copy = tmp_path / "old.db"
+    shutil.copyfile(Path(__file__).parent / "fixtures" / "modelkeep-0003.db", copy)
+    SqlStore(f"sqlite:///{copy}").close()
+    journal = StudyJournal(f"sqlite:///{copy}", "old-study")
+    try:
+        entries = journal.read(0)
+        assert len(entries) == 9
+        assert entries[0]["study_name"] == "old-study"
+        assert journal.quiet([0, 1, 7], grace_s=0) == [0, 1, 7]
+        journal.append([{"op_code": 6, "note": "after the upgrade"}])
+        assert journal.read(9) == [{"op_code": 6, "note": "after the upgrade"}]
+    finally:
+        journal.close()
+
+
+def test_an_upgraded_store_starts_an_empty_audit_log_and_keeps_it(upgraded: SqlStore) -> None:
+    assert upgraded.list_audit_events() == []
+    with audit_context(actor="upgrader"):
+        upgraded.set_tag(RUN_ID, "after", "upgrade")
+    (event,) = upgraded.list_audit_events()
+    assert (event.actor, event.action, event.target) == ("upgrader", "log_batch", f"run:{RUN_ID}")
+    engine = sa.create_engine(upgraded.uri)
+    try:
+        with pytest.raises(sa.exc.IntegrityError, match="append-only"), engine.begin() as conn:
+            conn.execute(sa.text("DELETE FROM mk_audit_events"))
+    finally:
+        engine.dispose()
+    assert upgraded.list_audit_events() == [event]

@@ -17,10 +17,15 @@ from typer.core import TyperGroup
 import modelkeep
 from modelkeep.cli import (
     artifacts,
+    audit,
+    audit_log,  # noqa: F401 - adds `log` to `audit`
+    audit_security,  # noqa: F401 - adds `security` to `audit`
+    compress,
     data,
     data_rules,  # noqa: F401 - adds validate/suggest to `data`
     db,
     experiments,
+    explain,
     keys,
     logs,
     maintain,
@@ -86,6 +91,9 @@ app.command("train")(train.train)
 app.command("tune")(tune.tune)
 app.command("predict")(predict.predict_command)
 app.command("serve")(serve.serve)
+app.command("explain")(explain.explain_command)
+app.command("compress")(compress.compress_command)
+app.add_typer(audit.app, name="audit")
 
 
 def _show_version(value: bool) -> None:

@@ -2,7 +2,8 @@
 
 Unlike ``modelkeep models predict`` (one small file, read whole, CSV on stdout), this command
 streams a CSV or Parquet file of any size through the model in bounded memory and writes a
-Parquet or CSV file of predictions beside an id column (see :mod:`modelkeep.serve.batch`).
+Parquet or CSV file of predictions beside an id column (see :mod:`modelkeep.serve.batch`),
+and reports the time, CPU, peak memory and estimated energy it used (no run is created).
 """
 
 from __future__ import annotations
@@ -85,3 +86,9 @@ def predict_command(
         f"({summary.rows_per_second:,.0f} rows/s, {summary.chunks} "
         f"chunk{'' if summary.chunks == 1 else 's'})"
     )
+    if summary.energy is not None:
+        use = summary.energy
+        typer.echo(
+            f"Used {use.cpu_seconds:.1f} CPU s, {use.peak_memory_mb:,.0f} MiB peak, "
+            f"{use.energy_kwh:.2g} kWh, {use.co2_kg:.2g} kg CO2e ({use.method}, {use.country})"
+        )

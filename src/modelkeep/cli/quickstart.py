@@ -1,276 +1,387 @@
-"""``modelkeep quickstart``: the model lifecycle so far, on the embedded store.
+"""``modelkeep quickstart``: the whole model lifecycle, for real, on the embedded store.
 
-A logistic regression, written with numpy alone, is fitted by gradient descent on a generated
-two-class dataset, once per learning rate. Each fit is one run of the ``quickstart`` experiment,
-logged through the public fluent API: params, per-step ``loss`` and ``accuracy``, validation
-metrics, the train and validation datasets, a text report, and the model itself as a safe
-package (the weights in a scikit-learn ``LogisticRegression``, saved with skops). The best run's
-model is then registered, aliased ``champion`` and loaded back by its alias to score the
-validation set, checking that the loaded model reproduces the tracked accuracy. Finally the
-champion is served by the inference server (:mod:`modelkeep.cli.quickstart_serve`) and the
-validation rows are scored over HTTP, each prediction landing in the inference log.
+1. A churn table is generated (numpy, seeded; nothing downloaded) with missing values,
+   repeated rows, an outlier column and a mild class imbalance; it is profiled and validated
+   and the problems are shown; the training config's ``cleaning:`` section fixes them inside
+   the model pipeline.
+2. A small Optuna study (``modelkeep.tune``) tunes a random forest; its best model is
+   registered as v1 of ``quickstart-churn``, aliased ``champion``, and its model card written.
+3. The inference server starts on a free loopback port (the canary follows ``challenger``,
+   pending until that alias exists); normal traffic, then traffic with covariate and concept
+   drift, is sent, with the labels arriving later through ``/feedback``.
+4. Monitoring finds the drift and the accuracy drop; the alerts go to the log and to a local
+   webhook receiver.
+5. The maintenance policy retrains on the original plus the recent labeled traffic, the
+   challenger beats the champion on the paired test, passes the gates, goes through a 10% ->
+   50% -> 100% canary while traffic keeps flowing, and is promoted; the server hot-reloads it.
+   Every answer that is not a 200 is counted (there should be none).
+6. One self-contained HTML report and ``summary.json`` are written under
+   ``<home>/quickstart/<model>/``, and the CLI commands that show the same are printed.
+
+Each run registers a model of its own: ``quickstart-churn``, then ``quickstart-churn-2``...
+(:func:`~modelkeep.cli.quickstart_steps.free_model_name`), so re-running never touches earlier
+runs or a user's models. ``--fast`` runs every step on less data (the test suite uses it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from modelkeep.cli.context import resolve_settings, store_option_hint
-from modelkeep.cli.output import print_table
+from modelkeep.config import Settings
+from modelkeep.exceptions import StoreUnavailableError
 
 if TYPE_CHECKING:
-    import numpy as np
-    from numpy.typing import NDArray
+    from modelkeep.cli.quickstart_serve import LiveServer, Traffic
+    from modelkeep.cli.quickstart_steps import DataStep, MonitorStep, Sizes, TuneStep
+    from modelkeep.tracking import Client
 
-    from modelkeep.tracking import ActiveRun
+__all__ = ["QuickstartResult", "quickstart", "quickstart_session"]
 
-__all__ = ["EXPERIMENT", "MODEL_NAME", "quickstart"]
-
-EXPERIMENT = "quickstart"
-MODEL_NAME = "quickstart-logreg"
-_FEATURES = ("x0", "x1", "x2", "x3")
+Say = Callable[[str], None]
 
 
-@dataclass(frozen=True)
-class _Split:
-    x: NDArray[np.float64]
-    y: NDArray[np.float64]
+@dataclass
+class QuickstartResult:
+    """Everything one quickstart did (also written as ``summary.json``)."""
 
-    def frame(self) -> Any:
-        import pandas as pd
-
-        frame = pd.DataFrame(self.x, columns=list(_FEATURES))
-        frame["label"] = self.y.astype(int)
-        return frame
-
-    def features(self) -> Any:
-        import pandas as pd
-
-        return pd.DataFrame(self.x, columns=list(_FEATURES))
-
-
-def _as_estimator(w: NDArray[np.float64], b: float) -> Any:
-    """The learned weights as a fitted scikit-learn LogisticRegression (same decision rule)."""
-    import numpy as np
-    from sklearn.linear_model import LogisticRegression
-
-    model = LogisticRegression()
-    model.coef_ = w.reshape(1, -1).copy()
-    model.intercept_ = np.array([b])
-    model.classes_ = np.array([0, 1])
-    model.n_features_in_ = len(_FEATURES)
-    model.feature_names_in_ = np.array(_FEATURES, dtype=object)
-    return model
+    model: str
+    folder: str
+    url: str = ""
+    data: DataStep | None = None
+    tuning: TuneStep | None = None
+    requests: dict[str, int] = field(default_factory=dict)
+    monitor_normal: MonitorStep | None = None
+    monitor_drift: MonitorStep | None = None
+    webhook: list[dict[str, Any]] = field(default_factory=list)
+    log_alerts: list[str] = field(default_factory=list)
+    decision: dict[str, Any] = field(default_factory=dict)
+    champion_version: int | None = None
+    served_version: str | None = None
+    accuracy: list[dict[str, Any]] = field(default_factory=list)
+    failed_requests: int = 0
+    failures: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+    report: str = ""
 
 
-@dataclass(frozen=True)
-class _Result:
-    run_id: str
-    run_name: str
-    learning_rate: float
-    loss: float
-    accuracy: float
-    val_accuracy: float
+class StepProgress:
+    """Rich progress on stderr: one line per step, with the step's own messages above."""
 
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-def _make_data(rows: int = 600, seed: int = 0) -> tuple[_Split, _Split]:
-    """Two overlapping Gaussian classes; the first features separate them best."""
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 2, rows).astype(np.float64)
-    signs = np.where(y[:, None] == 1.0, 1.0, -1.0)
-    x = signs * np.array([1.0, 0.6, 0.3, 0.0]) + rng.normal(size=(rows, len(_FEATURES)))
-    cut = rows * 3 // 4
-    return _Split(x[:cut], y[:cut]), _Split(x[cut:], y[cut:])
-
-
-def _evaluate(w: NDArray[np.float64], b: float, split: _Split) -> tuple[float, float]:
-    """Log-loss and accuracy of the model on a split."""
-    import numpy as np
-
-    # Clipping keeps exp() finite: an overflow warning would be an error under pytest.
-    p = 1.0 / (1.0 + np.exp(-np.clip(split.x @ w + b, -30.0, 30.0)))
-    eps = 1e-12
-    loss = -np.mean(split.y * np.log(p + eps) + (1.0 - split.y) * np.log(1.0 - p + eps))
-    accuracy = np.mean((p >= 0.5) == (split.y == 1.0))
-    return float(loss), float(accuracy)
-
-
-def _fit(
-    run: ActiveRun, train: _Split, lr: float, steps: int, advance: Callable[[], None]
-) -> tuple[NDArray[np.float64], float, float, float]:
-    """Gradient descent, logging loss and accuracy at every step."""
-    import numpy as np
-
-    w = np.zeros(train.x.shape[1])
-    b = 0.0
-    loss, accuracy = _evaluate(w, b, train)
-    for step in range(steps):
-        p = 1.0 / (1.0 + np.exp(-np.clip(train.x @ w + b, -30.0, 30.0)))
-        w = w - lr * (train.x.T @ (p - train.y)) / len(train.y)
-        b -= lr * float(np.mean(p - train.y))
-        loss, accuracy = _evaluate(w, b, train)
-        run.log_metrics({"loss": loss, "accuracy": accuracy}, step=step)
-        advance()
-    return w, b, loss, accuracy
-
-
-def _track_one(
-    data: tuple[_Split, _Split], lr: float, steps: int, advance: Callable[[], None]
-) -> _Result:
-    import modelkeep as mk
-
-    train, val = data
-    name = f"logreg-lr-{lr:g}"
-    with mk.start_run(experiment=EXPERIMENT, run_name=name, tags={"source": "quickstart"}) as run:
-        run.log_params({"model": "logistic_regression", "learning_rate": lr, "steps": steps})
-        run.log_params({"train_rows": len(train.y), "features": len(_FEATURES)})
-        run.log_dataset(train.frame(), name="train", context="training")
-        run.log_dataset(val.frame(), name="validation", context="validation")
-        w, b, loss, accuracy = _fit(run, train, lr, steps, advance)
-        val_loss, val_accuracy = _evaluate(w, b, val)
-        run.log_metrics({"val_loss": val_loss, "val_accuracy": val_accuracy}, step=steps - 1)
-        run.log_model(_as_estimator(w, b), "model", input_example=val.features().head(5))
-        report = (
-            f"logistic regression, learning rate {lr:g}, {steps} steps\n"
-            f"train: loss {loss:.4f}, accuracy {accuracy:.4f}\n"
-            f"validation: loss {val_loss:.4f}, accuracy {val_accuracy:.4f}\n"
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
         )
-        run.log_text(report, "report.txt")
-    return _Result(run.id, name, lr, loss, accuracy, val_accuracy)
+        self.seconds: dict[str, float] = {}
+
+    def say(self, line: str) -> None:
+        """One message line (not Rich markup)."""
+        self.progress.console.print(f"    {line}", markup=False, highlight=False)
+
+    @contextmanager
+    def step(self, title: str) -> Iterator[None]:
+        """A step: spinning while it runs, ticked (with its duration) when it is done,
+        crossed when it fails."""
+        task = self.progress.add_task(title, total=1)
+        started = time.monotonic()
+        try:
+            yield
+        except BaseException:
+            self.progress.update(task, description=f"[red]✗[/red] {title}")
+            raise
+        self.seconds[title] = round(time.monotonic() - started, 2)
+        self.progress.update(task, completed=1, description=f"[green]✓[/green] {title}")
 
 
-def _learning_rates(count: int) -> list[float]:
-    """``count`` rates spread evenly on a log scale from 0.01 to 1."""
-    if count == 1:
-        return [0.1]
-    return [round(0.01 * 100 ** (i / (count - 1)), 6) for i in range(count)]
+class _LogRelay(logging.Handler):
+    """Shows modelkeep's warnings (and every alert the log channel writes) as step messages,
+    and keeps the alert lines."""
+
+    def __init__(self, say: Say) -> None:
+        super().__init__(logging.INFO)
+        self._say = say
+        self.alerts: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if record.name.startswith("modelkeep.monitor.alerts"):
+            self.alerts.append(f"{record.levelname}: {message}")
+            self._say(f"log channel: {record.levelname} {message}")
+        elif record.levelno >= logging.WARNING:
+            self._say(f"{record.name}: {message}")
 
 
-def _train_all(uri: str, count: int, steps: int) -> list[_Result]:
-    from rich.console import Console
-    from rich.progress import Progress
-
-    import modelkeep as mk
-    from modelkeep.tracking import fluent
-
-    data = _make_data()
-    results = []
-    mk.set_tracking_uri(uri)
+@contextmanager
+def _relay_logs(say: Say) -> Iterator[_LogRelay]:
+    logger = logging.getLogger("modelkeep")
+    relay = _LogRelay(say)
+    previous = logger.level
+    logger.addHandler(relay)
+    logger.setLevel(min(previous or logging.WARNING, logging.INFO))
     try:
-        with Progress(console=Console(stderr=True)) as progress:
-            task = progress.add_task("training", total=count * steps)
-            for lr in _learning_rates(count):
-                progress.update(task, description=f"lr={lr:g}")
-                results.append(_track_one(data, lr, steps, lambda: progress.advance(task)))
+        yield relay
     finally:
-        # Close the fluent API's cached store so a caller in the same process starts clean.
-        fluent.reset()
-        mk.set_tracking_uri(None)
-    return results
+        logger.removeHandler(relay)
+        logger.setLevel(previous)
 
 
-@dataclass(frozen=True)
-class _Registered:
-    version: int
-    run_name: str
-    val_accuracy: float
-    loaded_accuracy: float
+@contextmanager
+def _one_thread_per_kernel() -> Iterator[None]:
+    """Limit OpenMP and BLAS to one thread in this thread while the quickstart runs.
+
+    The server, the traffic and the training share this process (and a small machine): the
+    monitor's gradient-boosting drift classifier, left to spin one OpenMP thread per core next
+    to them, runs several times slower than on one thread.
+    """
+    import sklearn.ensemble  # noqa: F401 - loads the OpenMP runtime, so the limit reaches it
+    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+
+    with threadpool_limits(limits=1):
+        yield
 
 
-def _register_best(uri: str, results: list[_Result]) -> _Registered:
-    """Register the best model by validation accuracy, alias it ``champion``, load it back
-    through the alias and score the validation set with it."""
-    import numpy as np
+@contextmanager
+def quickstart_session(
+    settings: Settings, sizes: Sizes, steps: StepProgress
+) -> Iterator[QuickstartResult]:
+    """Run steps 1-6; the server is still up inside the ``with`` block (``--keep-serving``).
 
-    import modelkeep as mk
-    from modelkeep.tracking import fluent
+    Raises:
+        ModelkeepError: a step failed (its message says which).
+    """
+    from modelkeep.tracking import Client
 
-    best = max(results, key=lambda r: (r.val_accuracy, -r.loss))
-    _, val = _make_data()
-    mk.set_tracking_uri(uri)
+    with (
+        _one_thread_per_kernel(),
+        Client(settings.resolved_tracking_uri(), settings=settings) as client,
+        _relay_logs(steps.say) as relay,
+        _run_steps(settings, client, sizes, steps, relay.alerts) as result,
+    ):
+        yield result
+
+
+@contextmanager
+def _run_steps(
+    settings: Settings, client: Client, sizes: Sizes, steps: StepProgress, log_alerts: list[str]
+) -> Iterator[QuickstartResult]:
+    from modelkeep.cli.quickstart_serve import AlertReceiver, LiveServer, free_port
+    from modelkeep.cli.quickstart_steps import free_model_name, serve_options
+
+    name = free_model_name(client)
+    folder = Path(settings.home) / "quickstart" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    result = QuickstartResult(name, str(folder))
+    started_ms = int(time.time() * 1000)
+    _offline_steps(settings, client, sizes, steps, result)
+    options = serve_options(settings, name, free_port(), sizes)
+    with (
+        AlertReceiver() as hook,
+        LiveServer(options, settings) as server,
+        _traffic(server) as traffic,
+    ):
+        result.url = server.url
+        with steps.step("3/6 serve: normal traffic, then drifted traffic, labels later"):
+            normal_end = _send_traffic(server, traffic, sizes, steps.say)
+        with steps.step("4/6 monitor: drift, accuracy, alerts (log + webhook)"):
+            _monitor(settings, client, result, sizes, (hook.url, normal_end), steps.say)
+            result.webhook, result.log_alerts = hook.received, log_alerts
+        with steps.step("5/6 maintain: retrain, paired test, gates, canary, promotion"):
+            _maintain(settings, client, server, traffic, result, sizes, steps.say)
+        with steps.step("6/6 report"):
+            server.flush_log()
+            _report(settings, traffic, result, started_ms, steps)
+        yield result
+
+
+def _offline_steps(
+    settings: Settings, client: Client, sizes: Sizes, steps: StepProgress,
+    result: QuickstartResult,
+) -> None:  # fmt: skip
+    """Steps 1 and 2: the data, and the tuned champion."""
+    from modelkeep.cli.quickstart_steps import check_data, tune_champion
+
+    folder = Path(result.folder)
+    with steps.step("1/6 data: generate, profile, validate"):
+        result.data = check_data(folder, sizes.train_rows)
+        _say_problems(result.data, steps.say)
+    with steps.step(f"2/6 tune ({sizes.trials} trials), register v1 as champion, model card"):
+        result.tuning = tune_champion(settings, client, folder, result.data, result.model, sizes)
+        _say_tuning(result.tuning, steps.say)
+
+
+def _report(
+    settings: Settings, traffic: Traffic, result: QuickstartResult, started_ms: int,
+    steps: StepProgress,
+) -> None:  # fmt: skip
+    """Step 6: the realized accuracies, the counts, the HTML report and summary.json."""
+    from modelkeep.cli.quickstart_report import write_report
+    from modelkeep.cli.quickstart_steps import realized_accuracy, write_json
+
+    folder = Path(result.folder)
+    result.accuracy = realized_accuracy(settings, result.model, started_ms)
+    result.failed_requests = traffic.counts.failed
+    result.failures = list(traffic.counts.failures)
+    result.requests = {"predictions": traffic.counts.predictions,
+                       "feedback": traffic.counts.feedback}  # fmt: skip
+    result.seconds = dict(steps.seconds)
+    result.report = str(write_report(result, folder / "report.html"))
+    write_json(folder / "summary.json", result)
+
+
+@contextmanager
+def _traffic(server: LiveServer) -> Iterator[Traffic]:
+    from modelkeep.cli.quickstart_data import FEATURES, TARGET
+    from modelkeep.cli.quickstart_serve import Traffic, TrafficCounts
+
+    traffic = Traffic(server.url, TrafficCounts(), list(FEATURES), TARGET)
     try:
-        mv = mk.register_model(
-            f"runs:/{best.run_id}/model",
-            name=MODEL_NAME,
-            description="Quickstart: numpy logistic regression on two Gaussian classes.",
-            tags={"source": "quickstart"},
-        )
-        reason = f"best validation accuracy ({best.val_accuracy:.3f}) of {len(results)} runs"
-        mk.set_alias(MODEL_NAME, "champion", version=mv.version, reason=reason)
-        champion = mk.load_model(f"models:/{MODEL_NAME}@champion")
-        predicted = np.asarray(champion.predict(val.features()))
-        loaded_accuracy = float(np.mean(predicted == val.y.astype(int)))
+        yield traffic
     finally:
-        fluent.reset()
-        mk.set_tracking_uri(None)
-    return _Registered(mv.version, best.run_name, best.val_accuracy, loaded_accuracy)
+        traffic.close()
 
 
-def _print_next_steps(ctx: typer.Context, best: _Result) -> None:
-    store = store_option_hint(ctx)
-    typer.echo("\nLook at the result:")
-    typer.echo(
-        f'  modelkeep {store}runs search --experiment {EXPERIMENT} --order-by "metrics.accuracy'
-        ' DESC"'
-    )
-    typer.echo(f"  modelkeep {store}runs show {best.run_id}")
-    typer.echo(f"  modelkeep {store}artifacts list {best.run_id}")
-    typer.echo(f"  modelkeep {store}models show {MODEL_NAME}")
-    typer.echo(f"  modelkeep {store}models card models:/{MODEL_NAME}@champion")
-    typer.echo(f"  modelkeep {store}server    # then open http://127.0.0.1:5000/docs")
-    typer.echo(f"  modelkeep {store}serve models:/{MODEL_NAME}@champion    # port 8080")
-    typer.echo(f"  modelkeep logs tail {MODEL_NAME}")
+def _say_problems(data: DataStep, say: Say) -> None:
+    say(f"{data.rows} rows x {data.columns} columns written to {data.path}")
+    for problem in data.problems:
+        say(f"{problem['source']} {problem['severity']}: {problem['message']}"
+            f"  -> {problem['fix'] or 'reported'}")  # fmt: skip
+
+
+def _say_tuning(tuning: TuneStep, say: Say) -> None:
+    params = ", ".join(f"{k.removeprefix('model.params.')}={v}"
+                       for k, v in tuning.best_params.items())  # fmt: skip
+    test = tuning.test_metrics.get(f"test_{tuning.metric}", float("nan"))
+    say(f"study {tuning.study}: {len(tuning.trials)} trials, best cv {tuning.metric} "
+        f"{tuning.best_value:.3f} ({params}); test {tuning.metric} {test:.3f}")  # fmt: skip
+    say(f"registered v{tuning.version}, alias champion; model card {tuning.card}")
+
+
+def _send_traffic(server: LiveServer, traffic: Traffic, sizes: Sizes, say: Say) -> int:
+    """Normal traffic, then drifted traffic (labels a few requests late); returns the time
+    between the two, where the normal window ends."""
+    from modelkeep.cli.quickstart_data import production_rows
+
+    say(f"serving @champion at {server.url}; the canary waits for @challenger")
+    normal = production_rows(sizes.normal_rows, 11, drifted=False)
+    sent = traffic.send(normal, "normal", rows_per_request=10)
+    server.flush_log()
+    time.sleep(0.01)
+    normal_end = int(time.time() * 1000)
+    time.sleep(0.01)
+    say(f"normal traffic: {len(normal)} rows in {sent} requests, labels through /feedback")
+    drifted = production_rows(sizes.drift_rows, 12, drifted=True)
+    sent = traffic.send(drifted, "drift", rows_per_request=10)
+    server.flush_log()
+    say(f"drifted traffic: {len(drifted)} rows in {sent} requests (charges up, new churn "
+        f"concept), labels through /feedback")  # fmt: skip
+    return normal_end
+
+
+def _monitor(
+    settings: Settings, client: Client, result: QuickstartResult, sizes: Sizes,
+    hook: tuple[str, int], say: Say,
+) -> None:  # fmt: skip
+    from modelkeep.cli.quickstart_steps import alert_rules, monitor_window
+
+    rules = alert_rules(hook[0])
+    windows = (("normal", sizes.normal_rows, hook[1]), ("drifted", sizes.drift_rows, None))
+    for label, rows, end_ms in windows:
+        found = monitor_window(settings, client, result.model, rows, rules, end_ms=end_ms)
+        accuracy = "n/a" if found.accuracy is None else f"{found.accuracy:.3f}"
+        drifted = ", ".join(found.drifted_columns) or "none"
+        say(f"{label} window ({found.rows} rows): drift share {found.drift_share:.2f} "
+            f"(drifted: {drifted}), realized accuracy {accuracy}, "
+            f"{len(found.alerts)} alert(s)")  # fmt: skip
+        if label == "normal":
+            result.monitor_normal = found
+        else:
+            result.monitor_drift = found
+
+
+def _maintain(
+    settings: Settings, client: Client, server: LiveServer, traffic: Traffic,
+    result: QuickstartResult, sizes: Sizes, say: Say,
+) -> None:  # fmt: skip
+    from modelkeep.cli.quickstart_data import production_rows
+    from modelkeep.cli.quickstart_serve import CanaryTraffic
+    from modelkeep.cli.quickstart_steps import maintenance_policy
+    from modelkeep.maintain.policy import policy_text
+    from modelkeep.maintain.runner import run_policies
+
+    policy = maintenance_policy(result.model, sizes)
+    (Path(result.folder) / "policy.yaml").write_text(policy_text(policy), encoding="utf-8")
+    canary = CanaryTraffic(traffic, server, lambda i: production_rows(50, 1000 + i, drifted=True))
+    canary.start()
+    try:
+        [record] = run_policies(settings=settings, policies=[policy], server_url=server.url,
+                                progress=say)  # fmt: skip
+        result.decision = record.to_dict()
+        new = str(record.challenger_version)
+        if record.action == "promoted":
+            reloaded = server.wait_for(lambda v: str(v["primary"]["version"]) == new, 120)
+            say(f"server hot-reloaded v{new}" if reloaded else f"v{new} not served yet")
+    finally:
+        canary.stop()
+    if canary.error is not None:
+        raise StoreUnavailableError(f"the canary traffic stopped: {canary.error}") from None
+    result.champion_version = int(client.get_registered_model(result.model).aliases["champion"])
+    result.served_version = str(server.version()["primary"]["version"])
+    after = production_rows(sizes.after_rows, 13, drifted=True)
+    traffic.send(after, "after", rows_per_request=10)
+    say(f"{record.action}: {record.reason}; {len(after)} more drifted rows scored by "
+        f"v{result.served_version}")  # fmt: skip
+
+
+def _hold(url: str, marker: Path) -> None:
+    """Keep serving until Ctrl-C; ``marker`` holds the server's URL meanwhile."""
+    try:
+        marker.write_text(url + "\n", encoding="utf-8")
+        typer.echo(f"\nThe inference server keeps serving at {url} (Ctrl-C stops it).")
+        while True:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        typer.echo("Stopped.")
+    finally:
+        marker.unlink(missing_ok=True)
 
 
 def quickstart(
     ctx: typer.Context,
-    runs: Annotated[
-        int, typer.Option("--runs", min=1, max=50, help="Number of runs (learning rates).")
-    ] = 3,
-    steps: Annotated[
-        int, typer.Option("--steps", min=1, max=10_000, help="Gradient steps per run.")
-    ] = 20,
+    fast: Annotated[
+        bool,
+        typer.Option("--fast", help="Less data, fewer trials, shorter canary steps (for tests)."),
+    ] = False,
+    keep_serving: Annotated[
+        bool,
+        typer.Option(
+            "--keep-serving",
+            help="Leave the inference server up after the summary until Ctrl-C (its URL is in "
+            "<home>/quickstart/<model>/server.url meanwhile).",
+        ),
+    ] = False,
 ) -> None:
-    """Track a small numpy training (one run per learning rate) and show how to inspect it."""
-    uri = resolve_settings(ctx).resolved_tracking_uri()
-    results = _train_all(uri, runs, steps)
-    results.sort(key=lambda r: (-r.accuracy, r.loss))
-    rows = [
-        (r.run_id, r.run_name, r.learning_rate, r.accuracy, r.val_accuracy, r.loss)
-        for r in results
-    ]
-    columns = ("run id", "name", "learning rate", "accuracy", "val accuracy", "loss")
-    print_table(
-        f"Experiment {EXPERIMENT!r}: {len(results)} runs, best first",
-        columns,
-        rows,
-        keep_whole=("run id",),
-    )
-    registered = _register_best(uri, results)
-    typer.echo(
-        f"\nRegistered {registered.run_name} as models:/{MODEL_NAME}/{registered.version} "
-        f"and aliased it 'champion'. Loaded back through the alias, it scores validation "
-        f"accuracy {registered.loaded_accuracy:.3f} (tracked: {registered.val_accuracy:.3f})."
-    )
-    _serve_champion(ctx)
-    _print_next_steps(ctx, results[0])
+    """Run the whole lifecycle: data, tuning, serving, drift, alert, retrain, canary, report."""
+    from modelkeep.cli.quickstart_report import print_summary
+    from modelkeep.cli.quickstart_steps import FAST, FULL
 
-
-def _serve_champion(ctx: typer.Context) -> None:
-    from modelkeep.cli.quickstart_serve import serve_and_score
-
-    _, val = _make_data()
-    served = serve_and_score(
-        resolve_settings(ctx), f"models:/{MODEL_NAME}@champion", val.features(), val.y
-    )
-    typer.echo(
-        f"Served models:/{MODEL_NAME}@champion (version {served.version}, {served.runtime} "
-        f"runtime) over HTTP: {served.requests} one-row requests, validation accuracy "
-        f"{served.accuracy:.3f}; {served.logged} predictions in the inference log."
-    )
+    settings = resolve_settings(ctx)
+    steps = StepProgress()
+    with steps.progress, quickstart_session(settings, FAST if fast else FULL, steps) as result:
+        steps.progress.stop()
+        print_summary(result, store_option_hint(ctx), Path(settings.home))
+        if keep_serving:
+            _hold(result.url, Path(result.folder) / "server.url")

@@ -94,6 +94,69 @@ def serve(
             "--allow-code", help="Allow packages that run code when loaded (pickle, pyfunc)."
         ),
     ] = False,
+    rate_limit: Annotated[
+        float | None,
+        typer.Option(
+            "--rate-limit",
+            metavar="RPS",
+            min=0.001,
+            help="Scoring requests a second per client (token, else address); 429 past it.",
+        ),
+    ] = None,
+    burst: Annotated[
+        int | None,
+        typer.Option(
+            "--burst",
+            metavar="N",
+            min=1,
+            help="Requests a client may send at once (--rate-limit).",
+        ),
+    ] = None,
+    query_budget: Annotated[
+        int | None,
+        typer.Option(
+            "--query-budget",
+            metavar="ROWS",
+            min=1,
+            help="Rows a client may have scored per --query-budget-window; 429 past it.",
+        ),
+    ] = None,
+    query_budget_window: Annotated[
+        float,
+        typer.Option(
+            "--query-budget-window", metavar="S", min=1.0, help="The budget's window (seconds)."
+        ),
+    ] = 86_400.0,
+    labels_only: Annotated[
+        bool, typer.Option("--labels-only", help="Answer labels, never probabilities.")
+    ] = False,
+    round_probabilities: Annotated[
+        int | None,
+        typer.Option(
+            "--round-probabilities",
+            metavar="N",
+            min=0,
+            max=15,
+            help="Round probabilities to N decimals.",
+        ),
+    ] = None,
+    detect_extraction: Annotated[
+        bool,
+        typer.Option(
+            "--detect-extraction/--no-detect-extraction",
+            help="Flag clients whose queries look like model extraction (PRADA); alert.",
+        ),
+    ] = False,
+    extraction_threshold: Annotated[
+        float,
+        typer.Option(
+            "--extraction-threshold",
+            metavar="W",
+            min=0.0,
+            max=1.0,
+            help="Flag a client below this Shapiro-Wilk W of its query distances.",
+        ),
+    ] = 0.9,
 ) -> None:
     """Serve a model over HTTP (MLflow /invocations, Open Inference Protocol v2) until Ctrl-C."""
     from modelkeep.serve.options import ServeOptions
@@ -117,5 +180,13 @@ def serve(
         inference_log=inference_log,
         allow_code=allow_code,
         tracking_uri=settings.resolved_tracking_uri(),
+        rate_limit=rate_limit,
+        burst=burst,
+        query_budget=query_budget,
+        query_budget_window_s=query_budget_window,
+        labels_only=labels_only,
+        round_probabilities=round_probabilities,
+        detect_extraction=detect_extraction,
+        extraction_threshold=extraction_threshold,
     )
     run_serving(options, settings)

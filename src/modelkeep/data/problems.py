@@ -13,6 +13,8 @@ Kinds, in the order :func:`find_problems` reports them:
   ``imbalance_threshold`` of the labelled rows.
 - ``target_leakage``: a feature that alone predicts the target almost perfectly, out of fold
   (see :mod:`modelkeep.data.leakage`); always an ``error``.
+- ``personal_data``: a column that looks like emails, phone numbers, card numbers, national
+  IDs, IP addresses or person names (:func:`modelkeep.audit.scan_pii`); a ``warning``.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ PROBLEM_KINDS = (
     "id_like",
     "class_imbalance",
     "target_leakage",
+    "personal_data",
 )
 SEVERITIES = ("info", "warning", "error")
 
@@ -137,7 +140,26 @@ def find_problems(
     if target is not None:
         problems += _imbalance(table[target], target, imbalance_threshold)
         problems += _leakage(table, target, leakage_threshold, sample_size, seed)
-    return problems
+    return problems + _personal_data(table)
+
+
+def _personal_data(frame: pd.DataFrame) -> list[Problem]:
+    """Columns that look like personal data (:func:`modelkeep.audit.scan_pii`), examples
+    masked."""
+    from modelkeep.audit.pii import scan_pii
+
+    return [
+        Problem(
+            "personal_data",
+            finding.column,
+            "warning",
+            f"{finding.column!r} looks like {finding.kind.replace('_', ' ')}s "
+            f"({finding.share:.0%} of sampled values): drop or mask it before sharing or "
+            "training",
+            {"kind": finding.kind, "share": finding.share, "examples": list(finding.examples)},
+        )  # fmt: skip
+        for finding in scan_pii(frame).findings
+    ]
 
 
 def _hashable_frame(frame: pd.DataFrame) -> pd.DataFrame:

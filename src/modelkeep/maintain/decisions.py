@@ -11,6 +11,7 @@ next run resume it instead of repeating finished work.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -104,8 +105,9 @@ def start_decision(
 ) -> DecisionRecord:
     """A new record (and its ``maintenance`` run), status ``running``."""
     experiment = client.get_or_create_experiment(MAINTENANCE_EXPERIMENT)
-    tags = {TAG_MODEL: model, TAG_KEY: key[:250], TAG_ACTION: "pending", TAG_STATUS: "running"}
-    run = client.create_run(experiment.id, run_name=f"{model} maintenance", tags=tags)
+    tags = {TAG_MODEL: model, TAG_KEY: key_digest(key), TAG_ACTION: "pending",
+            TAG_STATUS: "running"}  # fmt: skip
+    run = client.create_run(experiment.id, run_name=f"{model[:200]} maintenance", tags=tags)
     record = DecisionRecord(
         str(run.id), model, key, decided_by=decided_by, started_ms=int(time.time() * 1000)
     )
@@ -140,6 +142,11 @@ def find_decision(client: Client, model: str, key: str) -> DecisionRecord | None
     return _read(client, runs[0].id) if runs else None
 
 
+def key_digest(key: str) -> str:
+    """The tag value a key is found by: its sha256 (keys may be longer than a tag)."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
 def _runs(client: Client, model: str | None, key: str | None, limit: int) -> list[Any]:
     experiment = client.get_experiment_by_name(MAINTENANCE_EXPERIMENT)
     if experiment is None:
@@ -148,7 +155,7 @@ def _runs(client: Client, model: str | None, key: str | None, limit: int) -> lis
     if model is not None:
         clauses.append(f"tags.`{TAG_MODEL}` = {render_quoted(model, chr(39))}")
     if key is not None:
-        clauses.append(f"tags.`{TAG_KEY}` = {render_quoted(key[:250], chr(39))}")
+        clauses.append(f"tags.`{TAG_KEY}` = {render_quoted(key_digest(key), chr(39))}")
     return list(
         client.search_runs(
             [experiment.id],

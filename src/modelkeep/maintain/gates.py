@@ -31,6 +31,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -231,7 +232,9 @@ def improvement_gate(context: GateContext) -> GateResult:
     minimum = config.min_improvement
     significant = bool(evaluation.significant(context.alpha))
     reasons: list[str] = []
-    if minimum is not None and improvement < minimum:
+    if not math.isfinite(improvement):
+        reasons.append(f"the improvement of {evaluation.metric} is undefined on the holdout")
+    elif minimum is not None and improvement < minimum:
         reasons.append(f"improvement {improvement:+.4g} is below the minimum {minimum:+.4g}")
     if config.require_significance and not significant:
         reasons.append(f"the difference is not significant at alpha={context.alpha:g}")
@@ -345,6 +348,8 @@ def _signature_problems(champion: ModelSignature, challenger: ModelSignature) ->
             problems.append(
                 f"column {name!r} changed dtype from {old[name].dtype} to {spec.dtype}"
             )
+        elif old[name].nullable and not spec.nullable:
+            problems.append(f"column {name!r} accepts nulls for the champion, not the challenger")
     problems.extend(
         f"the challenger does not take the champion's column {name!r}"
         for name in old
@@ -387,8 +392,11 @@ def data_validation_gate(context: GateContext) -> GateResult:
     passed = bool(summary["passed"])
     detail = "the refreshed data passed validation" if passed else "data validation failed"
     extra = summary.get("detail")
+    problems = summary.get("problems")
     if isinstance(extra, str) and extra:
         detail += f": {extra}"
+    elif isinstance(problems, list) and problems:
+        detail += ": " + "; ".join(str(p) for p in problems[:5])
     return GateResult("data_validation", passed, detail, {"passed": passed})
 
 

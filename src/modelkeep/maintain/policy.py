@@ -221,7 +221,7 @@ class RetrainSpec(_Spec):
     """
 
     window: _Duration = Field(default=7 * 86400.0, gt=0)
-    weight: float = Field(default=1.0, gt=0)
+    weight: float = Field(default=1.0, gt=0, le=100)
     include_original: bool = True
     holdout: float = Field(default=0.3, gt=0, lt=1)
     min_rows: int = Field(default=50, ge=1)
@@ -240,7 +240,7 @@ class EvaluationSpec(_Spec):
     metric: str | None = None
     slices: list[str] = []
     alpha: float = Field(default=0.05, gt=0, lt=1)
-    bootstrap: int = Field(default=1000, ge=100)
+    bootstrap: int = Field(default=1000, ge=100, le=100_000)
 
     @field_validator("metric")
     @classmethod
@@ -260,9 +260,11 @@ class GatesConfig(_Spec):
         latency_p99_ms: the challenger's single-row p99 latency budget (None: no budget).
         latency_ratio: the challenger's p99 may be at most this times the champion's
             (None: not compared).
-        signature: the challenger's required inputs must be among the champion's.
+        signature: the challenger takes the champion's inputs (same columns, types and
+            nullability), so the champion's callers keep working.
         integrity: the challenger's package (and signature, when required) must verify.
         data_validation: the refreshed data must pass the model's validation rules.
+        latency_calls: single-row predictions timed per version by the latency gate.
     """
 
     min_improvement: float = Field(default=0.0, ge=0)
@@ -273,6 +275,7 @@ class GatesConfig(_Spec):
     signature: bool = True
     integrity: bool = True
     data_validation: bool = True
+    latency_calls: int = Field(default=200, ge=10, le=10_000)
 
 
 class RolloutSpec(_Spec):
@@ -325,6 +328,16 @@ class Policy(_Spec):
     evaluation: EvaluationSpec = EvaluationSpec()
     gates: GatesConfig = GatesConfig()
     rollout: RolloutSpec = RolloutSpec()
+
+    @field_validator("champion_alias", "challenger_alias")
+    @classmethod
+    def _registry_alias(cls, alias: str) -> str:
+        from modelkeep.store.registry_validation import check_alias
+
+        try:
+            return check_alias(alias)
+        except InvalidInputError as exc:
+            raise ValueError(exc.message) from None
 
     @field_validator("challenger_alias")
     @classmethod

@@ -46,13 +46,17 @@ def production_rows(
 ) -> pd.DataFrame:
     """The labeled predictions of ``model`` scored in ``[since_ms, until_ms)`` as training
     rows (``features`` + ``target``, plus ``request_id`` and ``timestamp``); empty when none.
+
+    Only labels that arrived before ``until_ms`` count, so the same bounds always give the
+    same rows (a resumed evaluation splits exactly the rows the challenger was split from).
     """
-    from modelkeep.serve.inference_read import join_feedback
+    from modelkeep.serve.inference_read import read_feedback, read_inference_log
 
     try:
-        log = join_feedback(root, model, since_ms=since_ms, until_ms=until_ms)
+        log = read_inference_log(root, model, since_ms=since_ms, until_ms=until_ms)
     except NotFoundError:
         return pd.DataFrame(columns=[*features, target])
+    log["label"] = _labels_before(read_feedback(root, model), log["request_id"], until_ms)
     labeled = log[log["label"].notna()]
     # The primary and canary answers of one request share a label; shadow copies are not
     # answers: keep one row per request.
@@ -67,6 +71,17 @@ def production_rows(
     rows["request_id"] = labeled["request_id"].to_numpy()
     rows["timestamp"] = labeled["timestamp"].to_numpy()
     return rows.reset_index(drop=True)
+
+
+def _labels_before(feedback: pd.DataFrame, request_ids: pd.Series[Any], until_ms: int) -> Any:
+    """Each request's latest label recorded before ``until_ms`` (None where none was)."""
+    if feedback.empty:
+        return pd.Series([None] * len(request_ids), index=request_ids.index, dtype=object)
+    cutoff = pd.Timestamp(until_ms, unit="ms", tz="UTC")
+    stamps = pd.to_datetime(feedback["timestamp"], utc=True)
+    given = feedback[stamps < cutoff].sort_values("timestamp", kind="stable")
+    latest = given.groupby("request_id")["label"].last()
+    return request_ids.map(latest)
 
 
 def weighted(rows: pd.DataFrame, weight: float, seed: int) -> pd.DataFrame:

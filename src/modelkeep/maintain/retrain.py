@@ -20,10 +20,17 @@ import yaml
 
 from modelkeep.entities import ModelVersion
 from modelkeep.exceptions import InvalidInputError, NotFoundError
+from modelkeep.store.search_tokens import render_quoted
 from modelkeep.tracking import Client
 from modelkeep.train.config import TrainConfig, load_train_config
 
-__all__ = ["LINEAGE_PREFIX", "original_data", "retrain_challenger", "training_config"]
+__all__ = [
+    "LINEAGE_PREFIX",
+    "find_retrained",
+    "original_data",
+    "retrain_challenger",
+    "training_config",
+]
 
 LINEAGE_PREFIX = "modelkeep.lineage."
 
@@ -56,8 +63,14 @@ def training_config(client: Client, version: ModelVersion) -> TrainConfig:
     return load_train_config(document)
 
 
-def original_data(config: TrainConfig) -> pd.DataFrame:
-    """The original training table (NotFoundError when its file is gone)."""
+def original_data(config: TrainConfig, columns: list[str] | None = None) -> pd.DataFrame:
+    """The original training table, or just ``columns`` of it.
+
+    Raises:
+        NotFoundError: its file is gone.
+        InvalidInputError: (``field="retrain.include_original"``) it lacks one of ``columns``
+            (the file changed since the champion was trained).
+    """
     from modelkeep.data.io import read_table
 
     path = Path(config.data.train)
@@ -66,7 +79,17 @@ def original_data(config: TrainConfig) -> pd.DataFrame:
             f"the original training data {path} is gone; set retrain.include_original: false "
             "to retrain on production rows alone"
         )
-    return read_table(path)
+    table = read_table(path)
+    if columns is None:
+        return table
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise InvalidInputError(
+            f"the original training data {path} has changed: it lacks {', '.join(missing)}; "
+            "restore it or set retrain.include_original: false",
+            field="retrain.include_original",
+        )
+    return table[columns]
 
 
 def retrain_challenger(
@@ -109,6 +132,15 @@ def retrain_challenger(
         reason=f"retrained from v{champion.version} ({lineage.get('decision', 'policy')})",
     )  # fmt: skip
     return version, result.run_id
+
+
+def find_retrained(client: Client, model: str, decision: str) -> ModelVersion | None:
+    """The version a decision already registered (its lineage names the decision), if any:
+    a process stopped between registering and saving the record must not train again."""
+    for version in client.search_model_versions(f"name = {render_quoted(model, chr(39))}"):
+        if version.tags.get(f"{LINEAGE_PREFIX}decision") == decision:
+            return version
+    return None
 
 
 def _write_rows(home: Path, model: str, rows: pd.DataFrame) -> Path:

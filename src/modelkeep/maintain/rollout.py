@@ -85,17 +85,36 @@ def canary_rollout(
     spec = policy.rollout
     steps: list[dict[str, Any]] = []
     with httpx.Client(base_url=server_url.rstrip("/"), timeout=10.0) as http:
-        for weight in spec.steps:
-            step = _run_step(client, http, policy, challenger, weight, inference_root,
-                             metric, sleep)  # fmt: skip
-            steps.append(step)
-            if on_step is not None:
-                on_step(step)
-            if not step["passed"]:
-                withdraw(client, policy, reason=f"canary step {weight:g} failed: {step['why']}")
-                return RolloutResult("rolled_back", step["why"], steps)
+        problem = _not_ready(http, server_url)
+        if problem is not None:
+            withdraw(client, policy, reason=f"canary not started: {problem}")
+            return RolloutResult("rolled_back", problem, steps)
+        try:
+            for weight in spec.steps:
+                step = _run_step(client, http, policy, challenger, weight, inference_root,
+                                 metric, sleep)  # fmt: skip
+                steps.append(step)
+                if on_step is not None:
+                    on_step(step)
+                if not step["passed"]:
+                    withdraw(client, policy, f"canary step {weight:g} failed: {step['why']}")
+                    return RolloutResult("rolled_back", step["why"], steps)
+        except BaseException:
+            # Whatever stopped the rollout, the canary must not keep its traffic share.
+            withdraw(client, policy, reason="canary interrupted")
+            raise
     promote(client, policy, challenger, reason=f"canary passed {len(steps)} steps")
     return RolloutResult("promoted", f"canary passed {len(steps)} steps", steps)
+
+
+def _not_ready(http: httpx.Client, server_url: str) -> str | None:
+    """Why the server cannot run a canary (unreachable, or no ``--canary``), or None."""
+    described = _version(http)
+    if described is None:
+        return f"the inference server at {server_url} does not answer GET /version"
+    if "canary" not in described["variants"]:
+        return f"the inference server at {server_url} was started without --canary"
+    return None
 
 
 def _run_step(
@@ -115,7 +134,9 @@ def _run_step(
                       lambda v: _serving(v, str(challenger), weight))  # fmt: skip
     step: dict[str, Any] = {"weight": weight, "started_ms": int(time.time() * 1000)}
     if start is None:
-        return {**step, "passed": False, "why": "the server did not take up the canary in time"}
+        empty = {"requests": 0, "errors": 0, "rejected": 0, "error_rate": 0.0, "p99_ms": None}
+        return {**step, "primary": dict(empty), "canary": dict(empty), "passed": False,
+                "why": "the server did not take up the canary in time"}  # fmt: skip
     base = {name: dict(start["variants"].get(name) or {}) for name in ("primary", "canary")}
     end = _wait_for(http, deadline, spec.poll, sleep,
                     lambda v: _count(v, "canary") - base["canary"].get("requests", 0)
@@ -173,11 +194,14 @@ def _step_numbers(base: dict[str, dict[str, Any]], last: dict[str, Any]) -> dict
         now = variants.get(name) or {}
         requests = int(now.get("requests", 0)) - int(base[name].get("requests", 0))
         errors = int(now.get("errors", 0)) - int(base[name].get("errors", 0))
+        rejected = int(now.get("rejected", 0)) - int(base[name].get("rejected", 0))
         out[name] = {
             "version": now.get("version"),
             "requests": requests,
             "errors": errors,
+            "rejected": rejected,
             "error_rate": errors / requests if requests else 0.0,
+            "rejected_rate": rejected / requests if requests else 0.0,
             "p99_ms": now.get("p99_ms"),
         }
     return out
@@ -191,6 +215,13 @@ def _verdict(spec: RolloutSpec, step: dict[str, Any], *, enough: bool) -> str | 
     if canary["error_rate"] > spec.max_error_rate:
         return (f"canary error rate {canary['error_rate']:.2%} above "
                 f"{spec.max_error_rate:.2%}")  # fmt: skip
+    # Requests the primary answers but the canary refuses (4xx) are the canary's failures:
+    # bad input is refused by both, so only the excess over the primary's rate counts.
+    excess = canary["rejected_rate"] - primary["rejected_rate"]
+    if excess > spec.max_error_rate:
+        return (f"canary refuses {canary['rejected_rate']:.2%} of requests (primary "
+                f"{primary['rejected_rate']:.2%}), more than {spec.max_error_rate:.2%} above "
+                "the primary")  # fmt: skip
     c99, p99 = canary.get("p99_ms"), primary.get("p99_ms")
     if c99 is not None and p99 and c99 > spec.max_latency_ratio * p99:
         return f"canary p99 {c99:.1f} ms above {spec.max_latency_ratio:g} x primary {p99:.1f} ms"

@@ -100,7 +100,11 @@ def evaluate_policy(
     """One policy, once (see the module docstring)."""
     say = progress or (lambda line: _log.info("%s", line))
     now = int(time.time() * 1000) if now_ms is None else now_ms
-    champion = client.resolve_model_uri(f"models:/{policy.model}@{policy.champion_alias}").version
+    try:
+        uri = f"models:/{policy.model}@{policy.champion_alias}"
+        champion = client.resolve_model_uri(uri).version
+    except NotFoundError as exc:
+        return _no_champion(client, policy, decided_by, str(exc))
     assert champion is not None
     pending = _pending(client, policy.model)
     if pending is not None:
@@ -132,12 +136,14 @@ def _pipeline(
     server_url: str | None,
     say: Progress,
 ) -> DecisionRecord:
+    from modelkeep.maintain.rollout import withdraw
     from modelkeep.maintain.stages import evaluate_and_gate, prepare_challenger, roll_out
 
     try:
         if record.challenger_version is not None and int(champion.version) == int(
             record.challenger_version
         ):
+            withdraw(client, policy, reason=f"promoted v{champion.version} (completed)")
             return _finish(client, record, "promoted", "the challenger was promoted before a "
                            "restart; the record is completed")  # fmt: skip
         staged = prepare_challenger(client, settings, policy, record, champion, now, say)
@@ -147,9 +153,21 @@ def _pipeline(
             return _finish(client, record, "rejected", record.reason)
         outcome, reason = roll_out(client, settings, policy, record, server_url, say)
         return _finish(client, record, outcome, reason)
-    except ModelkeepError as exc:
+    except (ModelkeepError, ValueError, KeyError, TypeError, OSError) as exc:
+        # A data or configuration problem: recorded, so the record is not resumed forever;
+        # whatever else stops the process (KeyboardInterrupt, a kill) leaves it resumable.
         _log.error("maintenance of %s failed: %s", policy.model, exc)
         return _finish(client, record, "skipped", f"failed: {exc}")
+
+
+def _no_champion(client: Client, policy: Policy, decided_by: str, why: str) -> DecisionRecord:
+    """A ``skipped`` record for a model without a champion (one per model: not repeated)."""
+    key = f"{policy.model}|no {policy.champion_alias}"
+    existing = find_decision(client, policy.model, key)
+    if existing is not None and existing.done:
+        return existing
+    record = start_decision(client, policy.model, key, decided_by=decided_by)
+    return _finish(client, record, "skipped", f"no {policy.champion_alias} to maintain: {why}")
 
 
 def _finish(client: Client, record: DecisionRecord, action: str, reason: str) -> DecisionRecord:
@@ -173,8 +191,10 @@ def _trigger_context(
     now: int,
     manual: bool,
 ) -> tuple[TriggerContext, str]:
-    """The trigger context and the id of the monitoring run it used ("" when none)."""
-    from modelkeep.maintain.stages import count_new_labels
+    """The trigger context and the evidence it rests on: the inference log's state since the
+    champion was trained (predictions, labels, newest prediction), so the same data never
+    starts the same work twice however many monitoring runs look at it."""
+    from modelkeep.maintain.stages import log_state
     from modelkeep.monitor.alert_history import monitoring_runs
 
     runs = monitoring_runs(client, policy.model, 1)
@@ -183,15 +203,16 @@ def _trigger_context(
         champion.version
     )
     trained_ms = _trained_ms(client, champion)
-    labels = count_new_labels(settings, policy, champion, trained_ms, now)
+    state = log_state(settings, policy.model, trained_ms, now)
     context = TriggerContext(
         now_ms=now,
         monitor_metrics=dict(latest.metrics) if current and latest is not None else None,
         last_training_ms=trained_ms,
-        new_labels=labels,
+        new_labels=state["labeled"],
         manual=manual,
     )
-    return context, latest.id if current and latest is not None else ""
+    evidence = f"{state['predictions']}-{state['labeled']}-{state['last_ms']}"
+    return context, evidence
 
 
 def _trained_ms(client: Client, version: ModelVersion) -> int | None:
@@ -224,7 +245,7 @@ def _key(
             parts.append(f"manual{context.now_ms}")
         else:
             parts.append(spec.kind)
-    parts.append(f"monitor:{evidence or '-'}")
+    parts.append(f"data:{evidence}")
     return "|".join(parts)
 
 

@@ -19,7 +19,7 @@ from modelkeep.registry.loaded import LoadedModel
 from modelkeep.tracking import Client
 from modelkeep.train.config import TrainConfig
 
-__all__ = ["Staged", "count_new_labels", "evaluate_and_gate", "prepare_challenger", "roll_out"]
+__all__ = ["Staged", "evaluate_and_gate", "log_state", "prepare_challenger", "roll_out"]
 
 Progress = Callable[[str], None]
 
@@ -37,23 +37,28 @@ class Staged:
     validation: dict[str, Any]
 
 
-def count_new_labels(
-    settings: Settings, policy: Policy, champion: ModelVersion, trained_ms: int | None, now: int
-) -> int:
-    """Labeled answers of the model scored since the champion was trained (0 when no policy
-    trigger asks for it: reading the log costs time)."""
-    if not any(t.kind == "new_labels" for t in policy.triggers):
-        return 0
+def log_state(settings: Settings, model: str, since_ms: int | None, now: int) -> dict[str, int]:
+    """What the inference log holds for ``model`` since ``since_ms``: predictions, labeled
+    answers (``/feedback`` before ``now``) and the newest prediction's time. The same state
+    means the same evidence: an evaluation is not repeated on it."""
     from modelkeep.exceptions import NotFoundError
-    from modelkeep.serve.inference_read import join_feedback
+    from modelkeep.maintain.refresh import _labels_before
+    from modelkeep.serve.inference_read import read_feedback, read_inference_log
 
     try:
-        log = join_feedback(settings.home / "inference", policy.model,
-                            since_ms=trained_ms, until_ms=now + 1)  # fmt: skip
+        log = read_inference_log(settings.home / "inference", model,
+                                 since_ms=since_ms, until_ms=now + 1)  # fmt: skip
     except NotFoundError:
-        return 0
-    labeled = log[log["label"].notna() & (log["variant"] != "shadow")]
-    return int(labeled["request_id"].nunique())
+        return {"predictions": 0, "labeled": 0, "last_ms": 0}
+    answers = log[log["variant"] != "shadow"]
+    feedback = read_feedback(settings.home / "inference", model)
+    labels = _labels_before(feedback, answers["request_id"], now + 1)
+    last = answers["timestamp"].max() if len(answers) else None
+    return {
+        "predictions": int(answers["request_id"].nunique()),
+        "labeled": int(answers.loc[labels.notna(), "request_id"].nunique()),
+        "last_ms": int(pd.Timestamp(last).timestamp() * 1000) if last is not None else 0,
+    }
 
 
 def prepare_challenger(
@@ -68,7 +73,12 @@ def prepare_challenger(
     """Refresh the data and retrain (or reuse the challenger a stopped run registered);
     None with ``record.action = "skipped"`` when there are too few recent labeled rows."""
     from modelkeep.maintain.refresh import production_rows, refresh_data
-    from modelkeep.maintain.retrain import original_data, retrain_challenger, training_config
+    from modelkeep.maintain.retrain import (
+        find_retrained,
+        original_data,
+        retrain_challenger,
+        training_config,
+    )
 
     config = training_config(client, champion)
     champion_model = client.load_model(champion.uri)
@@ -88,15 +98,20 @@ def prepare_challenger(
         return None
     original = None
     if policy.retrain.include_original:
-        original = original_data(config)[[*features, config.target]]
+        original = original_data(config, [*features, config.target])
+    config, original = _keep_weighting(config, original)
     refreshed = refresh_data(
         original, production, target=config.target, holdout_share=policy.retrain.holdout,
         weight=policy.retrain.weight, seed=config.seed, task=config.task,
     )  # fmt: skip
     validation = validate_refreshed(refreshed.train, production, features, config, original)
-    record.data = {**refreshed.sources, "since_ms": since, "until_ms": until,
+    record.data = {**record.data, **refreshed.sources, "since_ms": since, "until_ms": until,
                    "original_data": config.data.train if original is not None else None,
                    "validation": validation}  # fmt: skip
+    if record.challenger_version is None:
+        found = find_retrained(client, policy.model, record.run_id)
+        if found is not None:  # registered before a stop, the record not saved yet
+            record.challenger_version = int(found.version)
     if record.challenger_version is None:
         say(f"{policy.model}: retraining on {len(refreshed.train)} rows "
             f"({len(production)} recent labeled production rows)")  # fmt: skip
@@ -114,6 +129,23 @@ def prepare_challenger(
         version = client.get_model_version(policy.model, record.challenger_version)
     return Staged(version, refreshed.holdout, features, config.target, config, champion_model,
                   validation)  # fmt: skip
+
+
+def _keep_weighting(
+    config: TrainConfig, original: pd.DataFrame | None
+) -> tuple[TrainConfig, pd.DataFrame | None]:
+    """Production rows are weighted by repetition, which the training's own duplicate
+    removal would undo: the original rows are deduplicated here (in place of the training)
+    and the retrain keeps the repeated rows. The paired evaluation is unaffected (its holdout
+    never contains training rows)."""
+    from modelkeep.data.cleaning_config import parse_cleaning
+
+    if not parse_cleaning(config.cleaning).drop_duplicates:
+        return config, original
+    if original is not None:
+        original = original.drop_duplicates(ignore_index=True)
+    cleaning = {**config.cleaning, "drop_duplicates": False}
+    return config.model_copy(update={"cleaning": cleaning}), original
 
 
 def _features(model: LoadedModel, config: TrainConfig) -> list[str]:
@@ -157,6 +189,7 @@ def evaluate_and_gate(
     say: Progress,
 ) -> bool:
     """Score both on the holdout, run the gates; False (challenger withdrawn) if one fails."""
+    import modelkeep.audit.privacy  # noqa: F401 - registers the "privacy" gate
     from modelkeep.maintain.evaluate import evaluate_pair
     from modelkeep.maintain.gates import GateContext, run_gates
     from modelkeep.maintain.rollout import withdraw
@@ -176,7 +209,7 @@ def evaluate_and_gate(
     context = GateContext(
         client, policy.model, champion, staged.challenger, evaluation,
         holdout[staged.features], policy.gates, data_validation=staged.validation,
-        alpha=policy.evaluation.alpha,
+        alpha=policy.evaluation.alpha, latency_calls=policy.gates.latency_calls,
         models={"champion": staged.champion_model, "challenger": challenger_model},
     )  # fmt: skip
     results = run_gates(context)
@@ -228,8 +261,9 @@ def roll_out(
         record.rollout.append(step)
         save_decision(client, record)
         state = "passed" if step["passed"] else f"FAILED: {step['why']}"
-        say(f"  canary {step['weight']:.0%}: {step['canary']['requests']} requests, "
-            f"{step['canary']['errors']} errors: {state}")  # fmt: skip
+        canary = step.get("canary") or {}
+        say(f"  canary {step['weight']:.0%}: {canary.get('requests', 0)} requests, "
+            f"{canary.get('errors', 0)} errors: {state}")  # fmt: skip
 
     evaluation = record.evaluation or {}
     metric = evaluation.get("metric")

@@ -37,6 +37,7 @@ from modelkeep.registry.card_render import (
     to_html,
     to_markdown,
 )
+from modelkeep.registry.card_reports import CardReports, report_sections
 from modelkeep.registry.manifest import Manifest
 
 __all__ = ["ModelCard", "render_card", "write_card"]
@@ -57,6 +58,7 @@ def render_card(
     run: Run | None,
     alias_history: Sequence[AliasChange],
     decisions: Sequence[Mapping[str, Any]] = (),
+    reports: CardReports | None = None,
 ) -> ModelCard:
     """Render the model card of one version.
 
@@ -68,6 +70,8 @@ def render_card(
         alias_history: alias moves of the model, in any order; shown oldest first.
         decisions: maintenance decision records (``DecisionRecord.to_dict()``) of the model;
             those naming this version as champion or challenger are shown.
+        reports: the version's stored explanation, audit, compression and energy reports
+            (:mod:`modelkeep.registry.card_reports`).
 
     Returns:
         The card as Markdown and as self-contained HTML. Rendering is deterministic: the same
@@ -94,6 +98,7 @@ def render_card(
         _tags(model, version),
         _alias_history(alias_history),
         _decisions(version, decisions),
+        *report_sections(reports or CardReports()),
     )
     return ModelCard(to_markdown(title, lead, sections), to_html(title, lead, sections))
 

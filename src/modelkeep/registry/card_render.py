@@ -5,11 +5,13 @@ and code); this module writes that data out, escaping every string. In HTML that
 :func:`html.escape`. In Markdown, ``<`` is written as ``&lt;`` so that no raw HTML reaches a
 renderer, and table cells also escape ``\\`` and ``|`` so that a value cannot break out of its
 cell; prose keeps its Markdown formatting. The HTML page has inline CSS only, no script and no
-external resource, and a Content-Security-Policy that forbids both.
+external resource (plots are inline ``data:`` PNGs), and a Content-Security-Policy that
+forbids both.
 """
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,6 +21,7 @@ __all__ = [
     "Block",
     "Code",
     "Heading",
+    "Image",
     "Mono",
     "Section",
     "Table",
@@ -63,7 +66,15 @@ class Code:
     text: str
 
 
-Block = Text | Heading | Table | Code
+@dataclass(frozen=True, slots=True)
+class Image:
+    """A PNG plot: inline (a ``data:`` URI) in the HTML card, named in the Markdown one."""
+
+    alt: str
+    png: bytes
+
+
+Block = Text | Heading | Table | Code | Image
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +109,8 @@ def _md_cell(value: str) -> str:
 def _md_block(block: Block) -> list[str]:
     if isinstance(block, Text):
         return [_md_prose(block.text)]
+    if isinstance(block, Image):
+        return [f"*Plot: {_md_inline(block.alt)} (shown in the HTML card).*"]
     if isinstance(block, Heading):
         return [f"### {_md_inline(block.text)}"]
     if isinstance(block, Code):
@@ -137,10 +150,11 @@ th, td { border: 1px solid #d0d7de; padding: 0.3rem 0.6rem; text-align: left;
 code, pre { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace;
   font-size: 0.875em; } code { word-break: break-all; }
 pre { background: #f6f8fa; padding: 0.75rem; overflow-x: auto; }
+img { max-width: 100%; height: auto; }
 footer { color: #59636e; font-size: 0.875rem; padding: 0 1.5rem 2rem; text-align: center; }
 """
 
-_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'none'; form-action 'none'"
+_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'none'"
 
 
 def _html_cell(value: str, tag: str) -> str:
@@ -155,6 +169,9 @@ def _html_block(block: Block) -> str:
         return f"<h3>{escape(block.text)}</h3>"
     if isinstance(block, Code):
         return f"<pre><code>{escape(block.text)}</code></pre>"
+    if isinstance(block, Image):
+        data = base64.b64encode(block.png).decode("ascii")
+        return f'<img alt="{escape(block.alt)}" src="data:image/png;base64,{data}">'
     head = "".join(_html_cell(h, "th") for h in block.headers)
     body = "\n".join(
         "<tr>" + "".join(_html_cell(c, "td") for c in row) + "</tr>" for row in block.rows

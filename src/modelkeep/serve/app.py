@@ -27,6 +27,7 @@ from modelkeep.config import Settings
 from modelkeep.serve.http import json_response, timed
 from modelkeep.serve.options import ServeOptions
 from modelkeep.serve.routes import ServeRoutes
+from modelkeep.serve.routes_explain import ExplainRoutes
 from modelkeep.serve.routes_v2 import V2Routes
 from modelkeep.serve.state import ServingState
 
@@ -77,6 +78,7 @@ def _path_error(request: Request, status: int, code: str, message: str) -> Respo
 
 def _routes(state: ServingState) -> list[Route]:
     mlflow, v2, metrics = ServeRoutes(state), V2Routes(state), state.metrics
+    explainer = ExplainRoutes(state)
 
     def route(path: str, handler: object, methods: list[str], *, is_v2: bool = False) -> Route:
         return Route(path, timed(path, metrics, handler, v2=is_v2), methods=methods)  # type: ignore[arg-type]
@@ -85,10 +87,12 @@ def _routes(state: ServingState) -> list[Route]:
     versioned = "/v2/models/{name}/versions/{version}"
     return [
         route("/invocations", mlflow.invocations, ["POST"]),
+        route("/explain", explainer.explain, ["POST"]),
         route("/feedback", mlflow.feedback, ["POST"]),
         route("/health", mlflow.health, ["GET"]),
         route("/ready", mlflow.ready, ["GET"]),
         route("/version", mlflow.version, ["GET"]),
+        route("/guard", mlflow.guard, ["GET"]),
         route("/metrics", mlflow.metrics, ["GET"]),
         route("/v2", v2.server_metadata, ["GET"], is_v2=True),
         route("/v2/health/live", v2.live, ["GET"], is_v2=True),

@@ -10,6 +10,13 @@ The output has one id column (the input's ``id_column`` copied through, else ``r
 class. It is written to a hidden temporary file in the output's folder and renamed into place
 when every row is scored, so a failure never leaves a partial output behind.
 
+Batch scoring creates no run: its time, CPU, peak memory and energy
+(:class:`modelkeep.energy.EnergyMeter`) come back in :attr:`ScoreSummary.energy` (and in
+``modelkeep predict``'s output). The meter uses codecarbon only when this process has already
+probed the hardware (``codecarbon="if-ready"``): a one-shot command neither waits for the
+probe nor loads codecarbon into the bounded memory it promises; otherwise the energy is
+modelkeep's estimate, labelled ``estimate``.
+
 >>> summary = score_file(model, Path("customers.parquet"), Path("scores.parquet"),
 ...                      id_column="customer_id", proba=True)  # doctest: +SKIP
 >>> summary.rows, summary.chunks  # doctest: +SKIP
@@ -29,6 +36,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from modelkeep.energy import EnergyMeter, EnergyUse
 from modelkeep.exceptions import InputSchemaError, InvalidInputError, ModelkeepError
 from modelkeep.serve.batch_io import (
     INPUT_SUFFIXES,
@@ -56,12 +64,14 @@ class ScoreSummary:
         chunks: chunks the input was read in.
         output: the predictions file.
         seconds: wall time, reading and writing included.
+        energy: time, CPU, peak memory, energy and CO2 of the whole run.
     """
 
     rows: int
     chunks: int
     output: Path
     seconds: float
+    energy: EnergyUse | None = None
 
     @property
     def rows_per_second(self) -> float:
@@ -76,6 +86,7 @@ class ScoreSummary:
             "output": str(self.output),
             "seconds": round(self.seconds, 3),
             "rows_per_second": round(self.rows_per_second, 1),
+            "energy": self.energy.to_dict() if self.energy is not None else None,
         }
 
 
@@ -117,6 +128,7 @@ def score_file(
     rows = chunks = 0
     reader = read_chunks(source, chunk_size, id_column, model.signature)
     with (
+        EnergyMeter(codecarbon="if-ready") as meter,
         contextlib.closing(reader),
         AtomicOutput(output) as sink,
         _progress_bar(source.name, progress) as show,
@@ -129,7 +141,7 @@ def score_file(
         if rows == 0:
             raise InvalidInputError(f"{source.name} has no rows to score", field="input")
         show(rows, rows)
-    return ScoreSummary(rows, chunks, output, time.perf_counter() - started)
+    return ScoreSummary(rows, chunks, output, time.perf_counter() - started, meter.use)
 
 
 def _check_request(

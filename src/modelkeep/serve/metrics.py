@@ -6,7 +6,9 @@ the served models as an info-style gauge (``modelkeep_serve_model_info{variant, 
 version, digest, runtime} 1``, replaced on every hot reload); the answers of each variant
 (``modelkeep_serve_variant_requests_total{variant, version, outcome}``, outcome ``ok``,
 ``error`` for 5xx or ``rejected`` for 4xx); the inference log's backlog is read when
-Prometheus scrapes.
+Prometheus scrapes, and so are the process's CPU seconds and estimated energy per 1,000
+predictions (``modelkeep_serve_cpu_seconds_per_1k_predictions``,
+``modelkeep_serve_energy_kwh_per_1k_predictions``; see :mod:`modelkeep.energy.serving`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from modelkeep.energy import ServingEnergy
 
 __all__ = ["ServeMetrics"]
 
@@ -88,6 +92,19 @@ class ServeMetrics:
             registry=self.registry,
         )
         self._served: dict[str, tuple[str, str, str, str]] = {}
+        self.energy = ServingEnergy()
+        self.cpu_per_1k = Gauge(
+            "modelkeep_serve_cpu_seconds_per_1k_predictions",
+            "Process CPU seconds since start per 1,000 predictions (NaN before the first).",
+            registry=self.registry,
+        )
+        self.cpu_per_1k.set_function(self.energy.cpu_seconds_per_1k)
+        self.energy_per_1k = Gauge(
+            "modelkeep_serve_energy_kwh_per_1k_predictions",
+            "Estimated kWh per 1,000 predictions: that CPU time x watts per core.",
+            registry=self.registry,
+        )
+        self.energy_per_1k.set_function(self.energy.energy_kwh_per_1k)
 
     def observe_request(self, route: str, status: int, seconds: float) -> None:
         """Count one answered request."""
@@ -98,6 +115,7 @@ class ServeMetrics:
         """Record one model call's size."""
         self.batch_jobs.observe(jobs)
         self.batch_rows.observe(rows)
+        self.energy.observe(rows)
 
     def set_model(self, variant: str, name: str, version: str, digest: str, runtime: str) -> None:
         """Mark ``variant`` as serving this version (replacing what it served before)."""

@@ -36,6 +36,13 @@ class ServeOptions:
         inference_log: append every prediction to the inference log.
         allow_code: allow packages that run code when loaded (python_function, pickle).
         tracking_uri: the store holding the models (default: the settings' store).
+        rate_limit, burst: requests a second per client on the scoring routes, and the
+            bucket size (default: the rate rounded up); see :mod:`modelkeep.serve.guard`.
+        query_budget, query_budget_window_s: rows a client may have scored per window.
+        labels_only: answer labels where probabilities are asked for.
+        round_probabilities: round probabilities to this many decimals.
+        detect_extraction, extraction_threshold: PRADA-style monitoring of each client's
+            queries (:mod:`modelkeep.serve.prada`); flag below this Shapiro-Wilk W.
     """
 
     model_uri: str
@@ -54,6 +61,14 @@ class ServeOptions:
     inference_log: bool = True
     allow_code: bool = False
     tracking_uri: str | None = None
+    rate_limit: float | None = None
+    burst: int | None = None
+    query_budget: int | None = None
+    query_budget_window_s: float = 86_400.0
+    labels_only: bool = False
+    round_probabilities: int | None = None
+    detect_extraction: bool = False
+    extraction_threshold: float = 0.9
 
     def __post_init__(self) -> None:
         for field, uri in (
@@ -82,6 +97,20 @@ class ServeOptions:
         )
         _check(0.0 <= self.canary_weight <= 1.0, "canary_weight", "between 0 and 1")
         _check(self.max_body_bytes >= 1024, "max_body_bytes", "at least 1024")
+        self._check_guard()
+
+    def _check_guard(self) -> None:
+        rate = self.rate_limit
+        _check(rate is None or (math.isfinite(rate) and rate > 0), "rate_limit", "above 0")
+        _check(self.burst is None or self.burst >= 1, "burst", "at least 1")
+        _check(self.burst is None or rate is not None, "burst", "given with rate_limit")
+        _check(self.query_budget is None or self.query_budget >= 1, "query_budget", "at least 1")
+        window = self.query_budget_window_s
+        _check(math.isfinite(window) and window > 0, "query_budget_window_s", "above 0")
+        digits = self.round_probabilities
+        _check(digits is None or 0 <= digits <= 15, "round_probabilities", "between 0 and 15")
+        threshold = self.extraction_threshold
+        _check(0.0 < threshold < 1.0, "extraction_threshold", "between 0 and 1")
 
     def to_dict(self) -> dict[str, Any]:
         """The options as JSON-ready values (worker processes rebuild them from this)."""

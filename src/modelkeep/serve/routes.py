@@ -9,7 +9,11 @@ logged as ``<request id>/<row>``.
 ``GET /version`` describes each served slot and, under ``"variants"``, the live counts of the
 primary and the canary (:mod:`modelkeep.serve.variant_stats`): the version, requests, errors
 (5xx), rejected (4xx), p50/p99 latency in ms and the share of traffic each gets; a canary
-whose alias is not set is listed with ``"pending": true``.
+whose alias is not set is listed with ``"pending": true``. Under ``"energy"``: the process's
+CPU seconds and estimated energy per 1,000 predictions (:mod:`modelkeep.energy.serving`).
+
+``GET /guard`` shows the extraction defence: the limits and, per client, the query-pattern
+statistics (:mod:`modelkeep.serve.guard`); it needs an admin token when auth is on.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from modelkeep.entities import Role
 from modelkeep.exceptions import InvalidInputError, ModelkeepError, NotFoundError
 from modelkeep.serve.batcher import Outcome
 from modelkeep.serve.deployment import Deployment
+from modelkeep.serve.guard import client_key
 from modelkeep.serve.http import json_response, read_body
 from modelkeep.serve.inference_log import Feedback, InferenceRecord
 from modelkeep.serve.payloads import encode_predictions, parse_invocation
@@ -38,6 +43,7 @@ from modelkeep.server.errors import status_for
 __all__ = [
     "ServeRoutes",
     "log_outcome",
+    "observe_client",
     "request_key",
     "score_on",
     "score_request",
@@ -127,6 +133,15 @@ def log_outcome(
     )
 
 
+async def observe_client(
+    state: ServingState, client: str, deployment: Deployment, table: Table
+) -> None:
+    """Show a scored request's rows to the extraction monitor (when it is on)."""
+    if state.guard.monitor is not None:
+        names = table.names_for(deployment.model.signature)
+        await state.guard.observe(client, table.rows, names)
+
+
 class ServeRoutes:
     """The handlers of the MLflow-style and operational routes, bound to one state."""
 
@@ -136,7 +151,10 @@ class ServeRoutes:
     async def invocations(self, request: Request) -> Response:
         state = self.state
         start = time.perf_counter()
-        state.authorize(request.headers.get("authorization"), Role.READER)
+        token = state.authorize(request.headers.get("authorization"), Role.READER)
+        client = client_key(request, token)
+        if (refused := state.guard.admit(client, token)) is not None:
+            return refused.response()
         body = await read_body(request, state.options.max_body_bytes)
         content_type = request.headers.get("content-type")
         output = request.query_params.get("output")
@@ -148,14 +166,17 @@ class ServeRoutes:
             )
         else:
             invocation = parse_invocation(body, content_type, output=output, text_columns=text)
-        want_proba = invocation.output == "proba"
+        if (refused := state.guard.charge(client, len(invocation.table), token)) is not None:
+            return refused.response()
+        want_proba = state.guard.allow_proba(invocation.output == "proba")
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
         deployment, variant, outcome = await score_request(
             state, invocation.table, want_proba, request_key(request) or request_id
         )
-        values = outcome.proba if want_proba else outcome.labels
+        values = state.guard.harden(outcome.proba) if want_proba else outcome.labels
         latency_ms = (time.perf_counter() - start) * 1000
         log_outcome(state, deployment, variant, request_id, invocation.table, outcome, latency_ms)
+        await observe_client(state, client, deployment, invocation.table)
         if state.shadow is not None:
             state.spawn(shadow_copy(state, invocation.table, request_id))
         headers = {
@@ -190,7 +211,13 @@ class ServeRoutes:
             slot.variant: _describe(slot.current) for slot in self.state.slots
         }
         described["variants"] = self.state.variants()
+        described["energy"] = self.state.metrics.energy.snapshot()
         return json_response(described)
+
+    async def guard(self, request: Request) -> Response:
+        """The limits and the extraction monitor's view of each client (admin with auth)."""
+        self.state.authorize(request.headers.get("authorization"), Role.ADMIN)
+        return json_response(self.state.guard.describe())
 
     async def metrics(self, request: Request) -> Response:
         self.state.authorize(request.headers.get("authorization"), Role.READER)

@@ -18,16 +18,24 @@ from starlette.responses import Response
 
 from modelkeep.entities import Role
 from modelkeep.exceptions import NotFoundError
+from modelkeep.serve.guard import client_key
 from modelkeep.serve.http import json_response, read_body
 from modelkeep.serve.routes import (
     log_outcome,
+    observe_client,
     request_key,
     score_on,
     score_request,
     shadow_copy,
 )
 from modelkeep.serve.state import ServingState, versions
-from modelkeep.serve.v2 import V2_SERVER_METADATA, parse_v2_request, v2_metadata, v2_response
+from modelkeep.serve.v2 import (
+    V2_SERVER_METADATA,
+    V2Request,
+    parse_v2_request,
+    v2_metadata,
+    v2_response,
+)
 
 __all__ = ["V2Routes"]
 
@@ -38,6 +46,16 @@ def _header_safe(value: str | None) -> str | None:
     if value is None or not 0 < len(value) <= 256:
         return None
     return value if all(" " < ch <= "~" for ch in value) else None
+
+
+def _wants_labels(parsed: V2Request, want_proba: bool) -> bool:
+    """Whether ``predict`` goes out: asked for (or by default), or in place of probabilities
+    that ``--labels-only`` withholds."""
+    if not want_proba:
+        return True
+    if parsed.requested:
+        return "predict" in parsed.requested
+    return parsed.output != "proba"
 
 
 class V2Routes:
@@ -94,7 +112,10 @@ class V2Routes:
     async def infer(self, request: Request) -> Response:
         state = self.state
         start = time.perf_counter()
-        state.authorize(request.headers.get("authorization"), Role.READER)
+        token = state.authorize(request.headers.get("authorization"), Role.READER)
+        client = client_key(request, token)
+        if (refused := state.guard.admit(client, token)) is not None:
+            return refused.response(v2=True)
         version = self._check_model(request)
         body = await read_body(request, state.options.max_body_bytes)
         signature = state.primary.current.model.signature
@@ -102,7 +123,11 @@ class V2Routes:
         parsed = parse_v2_request(body, signature, header_length=header_length)
         request_id = _header_safe(parsed.id) or request.headers.get("x-request-id")
         request_id = request_id or uuid.uuid4().hex
-        want_proba = parsed.output == "proba" or "proba" in parsed.requested
+        if (refused := state.guard.charge(client, len(parsed.table), token)) is not None:
+            return refused.response(v2=True)
+        want_proba = state.guard.allow_proba(
+            parsed.output == "proba" or "proba" in parsed.requested
+        )
         if version is not None:
             slot = state.slot_for_version(version)  # again: a reload may have swapped it out
             if slot is None:
@@ -119,13 +144,13 @@ class V2Routes:
                 state, parsed.table, want_proba, key
             )
         outputs: dict[str, Any] = {}
-        if not parsed.requested or "predict" in parsed.requested:
-            if not (parsed.output == "proba" and not parsed.requested):
-                outputs["predict"] = outcome.labels
+        if _wants_labels(parsed, want_proba):
+            outputs["predict"] = outcome.labels
         if want_proba:
-            outputs["proba"] = outcome.proba
+            outputs["proba"] = state.guard.harden(outcome.proba)
         latency_ms = (time.perf_counter() - start) * 1000
         log_outcome(state, deployment, variant, request_id, parsed.table, outcome, latency_ms)
+        await observe_client(state, client, deployment, parsed.table)
         if state.shadow is not None:
             state.spawn(shadow_copy(state, parsed.table, request_id))
         body_out = v2_response(deployment.name, deployment.version, parsed.id, outputs)

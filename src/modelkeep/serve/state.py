@@ -23,6 +23,7 @@ from modelkeep.entities import ApiToken, Role
 from modelkeep.exceptions import AuthenticationError, NotFoundError
 from modelkeep.registry.uris import parse_model_uri
 from modelkeep.serve.deployment import BatchSettings, Deployment, load_deployment, resolve_version
+from modelkeep.serve.guard import Guard
 from modelkeep.serve.inference_log import InferenceLog
 from modelkeep.serve.metrics import ServeMetrics
 from modelkeep.serve.options import ServeOptions
@@ -101,6 +102,7 @@ class ServingState:
     tokens: TokenCache | None = None
     watcher: AliasWatcher | None = None
     weight: CanaryWeight | None = None
+    guard: Guard = field(default_factory=Guard)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _background: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -156,10 +158,11 @@ class ServingState:
                 return slot
         return None
 
-    def authorize(self, authorization: str | None, needed: Role) -> None:
-        """Check the bearer token when auth is on (see :class:`TokenCache`)."""
+    def authorize(self, authorization: str | None, needed: Role) -> ApiToken | None:
+        """Check the bearer token when auth is on (see :class:`TokenCache`); the token."""
         if self.tokens is not None:
-            self.tokens.check(authorization, needed)
+            return self.tokens.check(authorization, needed)
+        return None
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run ``coro`` in the background, keeping a reference until it ends."""
@@ -191,6 +194,7 @@ class ServingState:
             metrics.watch_log(lambda: state.log.backlog if state.log else 0,
                               lambda: state.log.dropped if state.log else 0)  # fmt: skip
         state.tokens = TokenCache(client) if options.auth else None
+        state.guard = await Guard.start(options, client, primary.current)
         for slot in state.slots:
             state.declare_inputs(slot.current)
         state._start_watcher(loader)

@@ -11,6 +11,7 @@ Access control is deny-by-default: every route must carry exactly one access rul
 from __future__ import annotations
 
 from typing import Annotated, cast
+from urllib.parse import unquote
 
 import anyio.to_thread
 from fastapi import Depends, FastAPI, Request
@@ -21,6 +22,7 @@ from modelkeep.artifacts import BaseArtifactStore
 from modelkeep.config import Settings
 from modelkeep.entities import ApiToken, Role
 from modelkeep.server.auth import authenticate, check_role
+from modelkeep.store.audit import ACTOR_HEADER, bind_audit_subject
 from modelkeep.store.base import BaseStore
 
 __all__ = [
@@ -58,12 +60,22 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
 async def get_current_token(request: Request, store: StoreDep) -> ApiToken | None:
-    """The caller's token; ``None`` when auth is off. Raises AuthenticationError when on."""
+    """The caller's token; ``None`` when auth is off. Raises AuthenticationError when on.
+
+    Also binds the request's audit subject, so every change it makes is recorded under the
+    token's name (with auth off: the actor the client names, else ``anonymous``) and the
+    client's address.
+    """
+    address = f"http:{request.client.host if request.client else 'unknown'}"
     if not request.app.state.auth_enabled:
+        claimed = unquote(request.headers.get(ACTOR_HEADER, "")).strip()
+        bind_audit_subject(claimed or "anonymous", address)
         return None
     # the store lookup blocks: run it in a worker thread, off the event loop
     header = request.headers.get("authorization")
-    return await anyio.to_thread.run_sync(authenticate, store, header)
+    token: ApiToken = await anyio.to_thread.run_sync(authenticate, store, header)
+    bind_audit_subject(token.name, f"{address} token:{token.name}/{token.id[:8]}")
+    return token
 
 
 CurrentToken = Annotated[ApiToken | None, Depends(get_current_token)]

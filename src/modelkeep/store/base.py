@@ -15,6 +15,11 @@ Invariants every backend keeps:
   *latest* value of each key: the point with the highest step, then the highest timestamp.
 * Unknown ids raise :class:`~modelkeep.exceptions.NotFoundError`; bad values raise
   :class:`~modelkeep.exceptions.InvalidInputError` naming the field.
+* Every successful mutating call (here and in the registry half) appends exactly one
+  :class:`~modelkeep.store.audit.AuditEvent` per change it was asked for (``finish_run`` is a
+  ``log_batch`` and an ``update_run``), in the same transaction, under the current audit subject
+  (:func:`~modelkeep.store.audit.audit_context`); reads and failed calls record nothing. The log
+  is append-only: no method changes or removes an event.
 
 Thread safety: a store object may be shared by threads; each method call is independent. Several
 processes may open the same database at once (including a fresh one: migrations are serialised).
@@ -39,6 +44,7 @@ from modelkeep.entities import (
     RunTag,
     now_ms,
 )
+from modelkeep.store.audit import AuditEvent
 from modelkeep.store.registry_base import RegistryStore
 
 __all__ = ["BaseStore", "RunView"]
@@ -179,6 +185,25 @@ class BaseStore(RegistryStore, abc.ABC):
     @abc.abstractmethod
     def revoke_token(self, token_id: str) -> None:
         """Mark a token revoked; it stops authenticating at once."""
+
+    # ---- audit log ---------------------------------------------------------------------
+    @abc.abstractmethod
+    def list_audit_events(
+        self,
+        *,
+        actor: str | None = None,
+        action: str | None = None,
+        target_prefix: str | None = None,
+        since_ms: int | None = None,
+        until_ms: int | None = None,
+        max_results: int = 1000,
+    ) -> list[AuditEvent]:
+        """Recorded changes, newest first, at most ``max_results`` (1 to 50,000).
+
+        ``actor`` and ``action`` match exactly; ``target_prefix`` matches targets that start
+        with it (``run:<id>``, ``model:churn/`` for the versions of ``churn``); ``since_ms`` and
+        ``until_ms`` bound the timestamp, both inclusive. Over HTTP this needs an admin token.
+        """
 
     # ---- lifecycle ---------------------------------------------------------------------
     def close(self) -> None:  # noqa: B027 - optional hook, most backends need nothing

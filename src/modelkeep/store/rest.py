@@ -63,6 +63,7 @@ from modelkeep.server.schemas import (
     encode_float,
 )
 from modelkeep.store.base import BaseStore, RunView
+from modelkeep.store.rest_audit import RestAuditMixin, actor_header
 from modelkeep.store.rest_registry import RestRegistryMixin
 
 __all__ = ["RestStore"]
@@ -145,7 +146,7 @@ def artifact_url_path(path: str) -> str:
     return quote(path, safe="/")
 
 
-class RestStore(RestRegistryMixin, BaseStore):
+class RestStore(RestRegistryMixin, RestAuditMixin, BaseStore):
     """A metadata store served by a modelkeep tracking server.
 
     Args:
@@ -199,7 +200,7 @@ class RestStore(RestRegistryMixin, BaseStore):
 
         GETs are retried on connection errors (they change nothing); other methods are not.
         """
-        all_headers = dict(self._headers)
+        all_headers = {**self._headers, **actor_header()}
         if headers:
             all_headers.update(headers)
         if body is not None:

@@ -4,7 +4,8 @@ Subclass :class:`StoreConformance` in a test module and provide a pytest fixture
 that yields a fresh, empty store; every ``test_*`` method then runs against it (the idea of
 Optuna's storage tests). The suite checks the invariants stated in :mod:`modelkeep.store.base`:
 frozen snapshots, immutable params, atomic batches, NaN/inf metrics and latest values,
-NotFoundError and InvalidInputError, the search filter language, ordering and pagination.
+NotFoundError and InvalidInputError, the search filter language, ordering and pagination, and
+the audit log (one event per change, none for reads or failed calls; filters, newest first).
 
 Example, for a third-party backend::
 
@@ -22,6 +23,10 @@ Example, for a third-party backend::
 
 from __future__ import annotations
 
+from modelkeep.testing.store_conformance_audit import (
+    AuditListingConformance,
+    AuditRecordingConformance,
+)
 from modelkeep.testing.store_conformance_logging import (
     FinishRunConformance,
     InputConformance,
@@ -57,5 +62,7 @@ class StoreConformance(
     SearchPaginationConformance,
     ArtifactConformance,
     TokenConformance,
+    AuditRecordingConformance,
+    AuditListingConformance,
 ):
     """Every behaviour a metadata store promises; needs a ``store`` fixture (fresh, empty)."""

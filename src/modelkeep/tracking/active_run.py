@@ -152,7 +152,17 @@ class ActiveRun:
         return self.log_text(text, artifact_file)
 
     def log_dataset(self, data: Any, name: str = "dataset", context: str = "") -> None:
-        """Record a DataFrame, array or data file as an input of this run, by content digest."""
+        """Record a DataFrame, array or data file as an input of this run, by content digest.
+
+        A DataFrame is scanned for personal data first (:func:`modelkeep.audit.scan_pii`):
+        findings are logged as a warning, or refused (InvalidInputError, ``field="data"``)
+        when ``MODELKEEP_PII_BLOCK`` is set; with blocking on, files are scanned too.
+        """
+        block = self.client.settings.pii_block
+        if block or hasattr(data, "columns"):
+            from modelkeep.audit.pii import check_before_logging
+
+            check_before_logging(data, block=block)
         self.client.log_inputs(self.id, [describe_dataset(data, name, context)])
 
     def log_model(

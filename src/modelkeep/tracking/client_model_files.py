@@ -193,7 +193,12 @@ class ModelFilesMixin(ModelsMixin):
             except NotFoundError:
                 run = None
         history = self.store.list_alias_history(version.name)
-        card = render_card(model, version, manifest, run, history, self._decisions(version.name))
+        from modelkeep.tracking.card_data import card_reports
+
+        reports = card_reports(self, version)  # type: ignore[arg-type]
+        card = render_card(
+            model, version, manifest, run, history, self._decisions(version.name), reports
+        )
         stem = f"{_file_stem(version.name)}-v{version.version}"
         return write_card(card, Path(directory), stem)
 

@@ -1,6 +1,6 @@
 """Training plots as PNG bytes: confusion matrix, ROC curve, residuals, feature importance.
 
-The only module of modelkeep that imports matplotlib. Figures are built with
+With ``modelkeep.explain.plots``, the only modules that import matplotlib. Figures are built with
 ``matplotlib.figure.Figure`` and drawn by the Agg canvas, never through ``pyplot``: no global
 figure state, no GUI backend, safe in servers and worker processes.
 """

@@ -10,8 +10,10 @@ tracking URI, experiment ``config.experiment``):
 2. the validation folds: ``cv_<metric>`` at step = fold, then ``cv_<metric>_mean``;
 3. the refit on all training rows and ``test_<metric>`` on the held-out test rows;
 4. ``gd_loss`` per iteration for the gradient-descent regressor, the plots, the monitoring
-   reference (``reference.json``, from the test rows), and resource use (``wall_time_s``,
-   ``cpu_time_s``, ``peak_memory_mb``);
+   reference (``reference.json``, from the test rows), and resource and energy use
+   (:func:`modelkeep.energy.log_energy`: ``wall_seconds``, ``cpu_seconds``,
+   ``peak_memory_mb``, ``energy_kwh``, ``co2_kg``, tag ``modelkeep.energy.method``,
+   ``energy.json``; also ``wall_time_s`` and ``cpu_time_s``, the names of earlier releases);
 5. the model package with its signature (``model``), then the registration if asked.
 
 The building blocks are public for :mod:`modelkeep.tune`: :func:`prepare_data` once,
@@ -30,6 +32,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from modelkeep.energy import EnergyMeter, log_energy
 from modelkeep.exceptions import InvalidInputError
 from modelkeep.train.config import TrainConfig, load_train_config
 from modelkeep.train.metrics import compute_metrics
@@ -43,7 +46,6 @@ from modelkeep.train.record import (
     log_plots,
     log_reference,
 )
-from modelkeep.train.resources import ResourceMeter
 
 if TYPE_CHECKING:
     from modelkeep.tracking import ActiveRun
@@ -223,7 +225,7 @@ def fit_and_log(
     Returns:
         (the metrics of :attr:`TrainResult.metrics`, the model URI).
     """
-    with ResourceMeter() as meter:
+    with EnergyMeter() as meter:
         log_inputs(run, config, data)
         if fold_scores is None:
             fold_scores = cross_validate(config, pipeline, data)
@@ -235,7 +237,8 @@ def fit_and_log(
         log_descent(run, model.steps[-1][1])
         log_plots(run, config, data, model)
         log_reference(run, config, data, model)
-    run.log_metrics(meter.use.as_metrics())
+    log_energy(run.client, run.id, meter.use)
+    run.log_metrics({"wall_time_s": meter.use.wall_seconds, "cpu_time_s": meter.use.cpu_seconds})
     example = data.X_train.head(5)
     signature = _serving_signature(data.X_train, model.predict(example))
     info = run.log_model(model, "model", input_example=example, signature=signature)

@@ -6,7 +6,9 @@ The runs it leaves, all in the config's ``experiment``::
     │                        tune.pruner and the base config's; the config as tune.yaml; at
     │                        the end best_cv_<metric>_mean and the refit's test_<metric>
     │                        (step = trials in the study) and tags modelkeep.tune.best_trial,
-    │                        modelkeep.tune.best_params (JSON), modelkeep.tune.n_<state>
+    │                        modelkeep.tune.best_params (JSON), modelkeep.tune.n_<state>; the
+    │                        energy of this session's trials and refit (modelkeep.energy:
+    │                        energy_kwh, co2_kg, cpu_seconds... and energy.json)
     ├── trial-0 ... trial-N  one child run per trial (see modelkeep.tune.objective)
     └── <study>-best         the refit: a child run recorded exactly like ``modelkeep train``
                              with the best parameters (config.yaml, data profile, cv_* and
@@ -37,6 +39,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from modelkeep.config import Settings
+from modelkeep.energy import EnergyMeter, EnergyUse, log_energy
 from modelkeep.entities import Metric, Param, RunStatus, RunTag, now_ms
 from modelkeep.exceptions import ConflictError, InvalidInputError
 from modelkeep.tracking import Client, get_tracking_uri
@@ -255,6 +258,7 @@ class _Session:
             experiment_id=self.opened.experiment_id,
             parent_run_id=self.opened.parent_run_id,
         )
+        meter = EnergyMeter().start()  # the whole session: trials (worker processes too), refit
         try:
             with TrialProgress(self.study.study_name, total, show_progress) as bar:
                 bar.update(self.study)
@@ -266,10 +270,14 @@ class _Session:
                 wait_for_running_trials(self.study)
                 bar.update(self.study)
         except BaseException as exc:
+            meter.stop()
             objective.abandon(self.study)
             self._interrupted(exc)
             raise
-        return self._finish(ran)
+        try:
+            return self._finish(ran, meter)
+        finally:
+            meter.stop()  # stops codecarbon's tracker when _finish did not
 
     def _run_processes(self, bar: TrialProgress) -> int:
         jobs = self.config.settings.jobs
@@ -305,7 +313,7 @@ class _Session:
         except Exception as error:  # noqa: BLE001 - the original error is what matters
             _log.debug("could not end the parent run: %s", error)
 
-    def _finish(self, ran: int) -> TuneResult:
+    def _finish(self, ran: int, meter: EnergyMeter) -> TuneResult:
         trials = self.study.get_trials(deepcopy=False)
         states = dict(Counter(trial.state.name for trial in trials))
         complete = [t for t in trials if t.state == TrialState.COMPLETE]
@@ -315,7 +323,7 @@ class _Session:
             self.client.set_terminated(self.opened.parent_run_id, self.opened.reopened_from)
         if not complete:
             if claimed:
-                self._summarise(trials, states, None, None)
+                self._summarise(trials, states, None, None, meter.stop())
                 self.client.set_terminated(self.opened.parent_run_id, RunStatus.FAILED)
             raise ConflictError(
                 f"no trial of study {self.study.study_name!r} completed ({_counts(states)}); "
@@ -329,7 +337,7 @@ class _Session:
                 refit = refit_best(
                     self.config, self.data, self.client, self.opened, best.params, best.number
                 )
-            self._summarise(trials, states, best, refit)
+            self._summarise(trials, states, best, refit, meter.stop())
             self.client.set_terminated(self.opened.parent_run_id, RunStatus.FINISHED)
         return TuneResult(
             best_params=dict(best.params),
@@ -352,6 +360,7 @@ class _Session:
         states: Mapping[str, int],
         best: FrozenTrial | None,
         refit: Refit | None,
+        energy: EnergyUse,
     ) -> None:
         now, step = now_ms(), len(trials)
         metrics: list[Metric] = []
@@ -369,6 +378,7 @@ class _Session:
             ]
             tags.append(RunTag("modelkeep.tune.refit_run", refit.run_id))
         self.client.log_batch(self.opened.parent_run_id, metrics=metrics, tags=tags)
+        log_energy(self.client, self.opened.parent_run_id, energy, step=step)
 
 
 def _counts(states: Mapping[str, int]) -> str:

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from modelkeep.server.routes import artifacts, experiments, models, runs, service, tokens
+from modelkeep.server.routes import (
+    artifacts,
+    audit,
+    experiments,
+    models,
+    runs,
+    service,
+    tokens,
+)
 
 __all__ = ["ROUTERS"]
 
@@ -15,4 +23,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     artifacts.router,
     tokens.router,
     models.router,
+    audit.router,
 )

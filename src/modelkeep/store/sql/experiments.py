@@ -14,6 +14,7 @@ from modelkeep.exceptions import AlreadyExistsError, ConflictError, NotFoundErro
 from modelkeep.store import validation as v
 from modelkeep.store.base import RunView
 from modelkeep.store.sql import models as m
+from modelkeep.store.sql.audit import record
 from modelkeep.store.sql.batch import cursor
 from modelkeep.store.sql.session import transaction
 
@@ -83,6 +84,8 @@ class ExperimentMixin:
                         m.experiment_tags.insert(),
                         [{"experiment_id": eid, **row} for row in tag_rows],
                     )
+                detail = {"name": name, "tags": [r["key"] for r in tag_rows] or None}
+                record(conn, "create_experiment", f"experiment:{eid}", detail)
         except sa_exc.IntegrityError as exc:
             raise AlreadyExistsError(
                 f"An experiment named {name!r} already exists", field="name"
@@ -112,7 +115,9 @@ class ExperimentMixin:
         with transaction(self._engines.read) as conn:
             return self._experiments(conn, stmt)
 
-    def _set_experiment_stage(self, experiment_id: str, stage: LifecycleStage) -> None:
+    def _set_experiment_stage(
+        self, experiment_id: str, stage: LifecycleStage, action: str
+    ) -> None:
         pk = _experiment_pk(experiment_id)
         with transaction(self._engines.write) as conn:
             done = conn.execute(
@@ -124,12 +129,13 @@ class ExperimentMixin:
                 raise NotFoundError(
                     f"Experiment {experiment_id!r} does not exist", field="experiment_id"
                 )
+            record(conn, action, f"experiment:{pk}")
 
     def delete_experiment(self, experiment_id: str) -> None:
-        self._set_experiment_stage(experiment_id, LifecycleStage.DELETED)
+        self._set_experiment_stage(experiment_id, LifecycleStage.DELETED, "delete_experiment")
 
     def restore_experiment(self, experiment_id: str) -> None:
-        self._set_experiment_stage(experiment_id, LifecycleStage.ACTIVE)
+        self._set_experiment_stage(experiment_id, LifecycleStage.ACTIVE, "restore_experiment")
 
     def set_experiment_tag(self, experiment_id: str, key: str, value: str) -> None:
         v.check_key(key, "key")
@@ -141,6 +147,8 @@ class ExperimentMixin:
             where = (tt.c.experiment_id == pk) & (tt.c.key == key)
             if conn.execute(update(tt).where(where).values(value=value)).rowcount == 0:
                 conn.execute(tt.insert().values(experiment_id=pk, key=key, value=value))
+            detail = {"key": key, "value": value}
+            record(conn, "set_experiment_tag", f"experiment:{pk}", detail)
 
     def _experiment_row(self, conn: Connection, pk: int, experiment_id: object) -> Any:
         cur = cursor(conn)

@@ -303,3 +303,19 @@ study_heartbeats = Table(
     Column("trial_id", BigInteger, primary_key=True, autoincrement=False),
     Column("beat_time", BigInteger, nullable=False),
 )
+
+# ---- audit log -----------------------------------------------------------------------------
+# Append-only: migration 0004 adds triggers (SQLite, PostgreSQL) that abort UPDATE and DELETE.
+# Written on every mutating call, log_batch included, so it has no index besides its key: each
+# index is one more page written per commit, and listing (newest first by id) is rare.
+audit_events = Table(
+    "mk_audit_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("timestamp", BigInteger, nullable=False),
+    Column("actor", String(256), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", Text, nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("source", String(512), nullable=False),
+)

@@ -22,10 +22,13 @@ from modelkeep.exceptions import (
     NotFoundError,
     SignatureError,
 )
+from modelkeep.registry.signing import key_id
 from modelkeep.store import registry_validation as rv
 from modelkeep.store import validation as v
+from modelkeep.store.audit import claimed_actor
 from modelkeep.store.sql import models as m
 from modelkeep.store.sql import registry_search
+from modelkeep.store.sql.audit import record
 from modelkeep.store.sql.batch import on_conflict_insert
 from modelkeep.store.sql.registry_aliases import AliasMixin, unsigned_aliases
 from modelkeep.store.sql.registry_rows import (
@@ -86,6 +89,16 @@ def _check_tag(key: object, value: object) -> tuple[str, str]:
     return v.check_key(key, "key"), v.check_text(str(value), "value", v.MAX_TAG_VALUE_LENGTH)
 
 
+def _update_detail(values: Mapping[str, Any], actor: str) -> dict[str, Any]:
+    keys = values.get("trusted_keys")
+    return {
+        "description": values.get("description"),
+        "require_signatures": values.get("require_signatures"),
+        "trusted_key_ids": None if keys is None else [key_id(k) for k in json.loads(keys)],
+        "actor": claimed_actor(actor),
+    }
+
+
 def _check_require(value: object) -> bool:
     if not isinstance(value, bool):
         raise InvalidInputError(
@@ -130,6 +143,8 @@ class RegistryMixin(AliasMixin):
                         for k, val in tag_map.items()
                     ]
                     conn.execute(m.registered_model_tags.insert(), rows)
+                detail = {"tags": list(tag_map) or None, "actor": claimed_actor(actor)}
+                record(conn, "create_registered_model", f"model:{name}", detail)
         except sa_exc.IntegrityError as exc:
             raise AlreadyExistsError(
                 f"A registered model named {name!r} already exists", field="name"
@@ -191,6 +206,7 @@ class RegistryMixin(AliasMixin):
                     f"{', '.join(offending)}; sign those versions or move the aliases first"
                 )
             conn.execute(update(_M).where(_M.c.id == row.id).values(values))
+            record(conn, "update_registered_model", f"model:{name}", _update_detail(values, actor))
             return load_model(conn, row)
 
     def set_registered_model_tag(self, name: str, key: str, value: str) -> None:
@@ -199,6 +215,8 @@ class RegistryMixin(AliasMixin):
             row = model_row(conn, name, lock=True)
             _upsert_tag(conn, m.registered_model_tags, {"model_id": row.id}, key, value)
             conn.execute(update(_M).where(_M.c.id == row.id).values(last_update_time=now_ms()))
+            detail = {"key": key, "value": value}
+            record(conn, "set_registered_model_tag", f"model:{row.name}", detail)
 
     def delete_registered_model_tag(self, name: str, key: str) -> None:
         v.check_key(key, "key")
@@ -209,6 +227,7 @@ class RegistryMixin(AliasMixin):
             if done.rowcount == 0:
                 raise NotFoundError(f"Registered model {name!r} has no tag {key!r}", field="key")
             conn.execute(update(_M).where(_M.c.id == row.id).values(last_update_time=now_ms()))
+            record(conn, "delete_registered_model_tag", f"model:{row.name}", {"key": key})
 
     # ---- versions ----------------------------------------------------------------------
     def create_model_version(
@@ -246,6 +265,12 @@ class RegistryMixin(AliasMixin):
                     for k, val in tag_map.items()
                 ]
                 conn.execute(m.model_version_tags.insert(), rows)
+            detail = {
+                **{k: row[k] for k in ("source", "root_digest", "run_id", "flavor")},
+                "tags": list(tag_map) or None,
+                "actor": claimed_actor(actor),
+            }
+            record(conn, "create_model_version", f"model:{name}/{row['version']}", detail)
             return load_versions(conn, [version_id])[0]
 
     @staticmethod
@@ -311,24 +336,36 @@ class RegistryMixin(AliasMixin):
             model = model_row(conn, name, lock=True)
             found = version_row(conn, model, version)
             conn.execute(update(_V).where(_V.c.id == found.id).values(values))
+            detail = {
+                "description": description,
+                "status": values.get("status"),
+                "actor": claimed_actor(actor),
+            }
+            record(conn, "update_model_version", f"model:{model.name}/{version}", detail)
             return load_version(conn, model, found)
 
     def set_model_version_tag(self, name: str, version: int, key: str, value: str) -> None:
         version = rv.check_version(version)
         key, value = _check_tag(key, value)
         with transaction(self._engines.write) as conn:
-            found = version_row(conn, model_row(conn, name, lock=True), version)
+            model = model_row(conn, name, lock=True)
+            found = version_row(conn, model, version)
             _upsert_tag(conn, m.model_version_tags, {"version_id": found.id}, key, value)
+            target = f"model:{model.name}/{version}"
+            record(conn, "set_model_version_tag", target, {"key": key, "value": value})
 
     def delete_model_version_tag(self, name: str, version: int, key: str) -> None:
         version = rv.check_version(version)
         v.check_key(key, "key")
         t = m.model_version_tags
         with transaction(self._engines.write) as conn:
-            found = version_row(conn, model_row(conn, name, lock=True), version)
+            model = model_row(conn, name, lock=True)
+            found = version_row(conn, model, version)
             done = conn.execute(delete(t).where(t.c.version_id == found.id, t.c.key == key))
             if done.rowcount == 0:
                 raise NotFoundError(
                     f"Version {version} of registered model {name!r} has no tag {key!r}",
                     field="key",
                 )
+            target = f"model:{model.name}/{version}"
+            record(conn, "delete_model_version_tag", target, {"key": key})

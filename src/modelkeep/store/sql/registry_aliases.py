@@ -16,7 +16,9 @@ from modelkeep.exceptions import ConflictError, InvalidInputError, NotFoundError
 from modelkeep.registry.signing import key_id, parse_public_key, public_key_b64, verify_signature
 from modelkeep.store import registry_validation as rv
 from modelkeep.store import validation as v
+from modelkeep.store.audit import claimed_actor
 from modelkeep.store.sql import models as m
+from modelkeep.store.sql.audit import record
 from modelkeep.store.sql.batch import on_conflict_insert
 from modelkeep.store.sql.registry_rows import model_row, version_row
 from modelkeep.store.sql.session import transaction
@@ -69,6 +71,24 @@ def _record(
     )
     conn.execute(update(_M).where(_M.c.id == model.id).values(last_update_time=now))
     return AliasChange(model.name, alias, version, previous, actor, reason, now)
+
+
+def _audit(
+    conn: Connection,
+    action: str,
+    model: Row[Any],
+    alias: str,
+    change: tuple[int | None, int | None],
+    actor: str,
+    reason: str,
+) -> None:
+    detail = {
+        "version": change[0],
+        "previous_version": change[1],
+        "reason": reason or None,
+        "actor": claimed_actor(actor),
+    }
+    record(conn, action, f"model:{model.name}@{alias}", detail)
 
 
 def _require_trusted_signature(conn: Connection, model: Row[Any], target: Row[Any]) -> None:
@@ -136,6 +156,7 @@ class AliasMixin:
                     index_elements=[_A.c.model_id, _A.c.alias], set_={"version": version}
                 )
             )
+            _audit(conn, "set_model_alias", model, alias, (version, previous), actor, reason)
             return _record(conn, model, alias, (version, previous), actor, reason)
 
     def delete_model_alias(
@@ -151,6 +172,7 @@ class AliasMixin:
                     f"Registered model {name!r} has no alias {alias!r}", field="alias"
                 )
             conn.execute(delete(_A).where(_A.c.model_id == model.id, _A.c.alias == alias))
+            _audit(conn, "delete_model_alias", model, alias, (None, previous), actor, reason)
             return _record(conn, model, alias, (None, previous), actor, reason)
 
     def list_alias_history(self, name: str, alias: str | None = None) -> list[AliasChange]:
@@ -198,6 +220,8 @@ class AliasMixin:
                     index_elements=[_S.c.version_id, _S.c.key_id], set_=replace
                 )
             )
+            detail = {"key_id": signed.key_id, "actor": claimed_actor(actor)}
+            record(conn, "add_model_version_signature", f"model:{model.name}/{version}", detail)
         return signed
 
     def delete_model_version(
@@ -221,6 +245,8 @@ class AliasMixin:
                 reason = f"version {version} deleted"
                 _record(conn, model, alias, (None, version), actor, reason)
             conn.execute(delete(_V).where(_V.c.id == target.id))
+            detail = {"force": force, "removed": aliases or None, "actor": claimed_actor(actor)}
+            record(conn, "delete_model_version", f"model:{model.name}/{version}", detail)
 
     def delete_registered_model(self, name: str, force: bool = False, actor: str = "") -> None:
         force = _check_force(force)
@@ -237,3 +263,5 @@ class AliasMixin:
             # aliases first: they reference versions, which the cascade below removes
             conn.execute(delete(_A).where(_A.c.model_id == model.id))
             conn.execute(delete(_M).where(_M.c.id == model.id))
+            detail = {"force": force, "removed": aliases or None, "actor": claimed_actor(actor)}
+            record(conn, "delete_registered_model", f"model:{model.name}", detail)

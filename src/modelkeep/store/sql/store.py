@@ -30,6 +30,7 @@ from modelkeep.store import validation as v
 from modelkeep.store.base import BaseStore, RunView
 from modelkeep.store.sql import batch, migrate, search
 from modelkeep.store.sql import models as m
+from modelkeep.store.sql.audit import AuditMixin, record
 from modelkeep.store.sql.experiments import ExperimentMixin
 from modelkeep.store.sql.names import generate_run_name
 from modelkeep.store.sql.registry import RegistryMixin
@@ -41,7 +42,18 @@ __all__ = ["SqlStore"]
 _PK_BY_RUN_ID = select(m.runs.c.pk).where(m.runs.c.run_id == bindparam("run_id"))
 
 
-class SqlStore(ExperimentMixin, RegistryMixin, BaseStore):
+def _batch_detail(
+    metrics: Sequence[Metric], params: Sequence[Param], tags: Sequence[RunTag]
+) -> dict[str, Any]:
+    # counts and keys only: values may be long, and log_batch is the hot path
+    return {
+        "metrics": len(metrics) or None,
+        "params": [p.key for p in params] or None,
+        "tags": [t.key for t in tags] or None,
+    }
+
+
+class SqlStore(ExperimentMixin, RegistryMixin, AuditMixin, BaseStore):
     """Metadata store on a SQL database.
 
     Args:
@@ -110,6 +122,8 @@ class SqlStore(ExperimentMixin, RegistryMixin, BaseStore):
             cur = batch.cursor(conn)
             pk = batch.insert_run(conn, cur, row)
             batch.upsert_tags(conn, cur, pk, tag_list)
+            detail = {"experiment_id": experiment_id, "name": name, "parent": parent_run_id}
+            record(conn, "create_run", f"run:{run_id}", detail, cur=cur)
         self._pk_cache[run_id] = pk
         return Run(
             id=run_id,
@@ -147,18 +161,20 @@ class SqlStore(ExperimentMixin, RegistryMixin, BaseStore):
             pk = self._run_pk(conn, run_id)
             if values:
                 batch.update_run(conn, batch.cursor(conn), pk, values)
+            record(conn, "update_run", f"run:{run_id}", values)
 
-    def _set_run_stage(self, run_id: str, stage: LifecycleStage) -> None:
+    def _set_run_stage(self, run_id: str, stage: LifecycleStage, action: str) -> None:
         with transaction(self._engines.write) as conn:
             pk = self._run_pk(conn, run_id)
             stmt = update(m.runs).where(m.runs.c.pk == pk).values(lifecycle_stage=stage.value)
             conn.execute(stmt)
+            record(conn, action, f"run:{run_id}")
 
     def delete_run(self, run_id: str) -> None:
-        self._set_run_stage(run_id, LifecycleStage.DELETED)
+        self._set_run_stage(run_id, LifecycleStage.DELETED, "delete_run")
 
     def restore_run(self, run_id: str) -> None:
-        self._set_run_stage(run_id, LifecycleStage.ACTIVE)
+        self._set_run_stage(run_id, LifecycleStage.ACTIVE, "restore_run")
 
     def log_batch(
         self,
@@ -168,22 +184,25 @@ class SqlStore(ExperimentMixin, RegistryMixin, BaseStore):
         tags: Sequence[RunTag] = (),
     ) -> None:
         with transaction(self._engines.write) as conn:
-            self._log_batch(conn, run_id, metrics, params, tags)
+            cur = batch.cursor(conn)
+            self._log_batch(conn, cur, run_id, metrics, params, tags)
 
     def _log_batch(
         self,
         conn: Connection,
+        cur: Any,
         run_id: str,
         metrics: Sequence[Metric],
         params: Sequence[Param],
         tags: Sequence[RunTag],
     ) -> int:
         pk = self._run_pk(conn, run_id)
-        cur = batch.cursor(conn)
         batch.insert_params(conn, cur, pk, params)
         if metrics:
             batch.insert_metrics(conn, cur, pk, metrics)
         batch.upsert_tags(conn, cur, pk, tags)
+        detail = _batch_detail(metrics, params, tags)
+        record(conn, "log_batch", f"run:{run_id}", detail, cur=cur)
         return pk
 
     def finish_run(
@@ -199,9 +218,15 @@ class SqlStore(ExperimentMixin, RegistryMixin, BaseStore):
             "status": v.check_status(status).value,
             "end_time": v.check_int64(end_time, "end_time"),
         }
+        # audited as the base class's finish_run would be: a log_batch (if any), an update_run
         with transaction(self._engines.write) as conn:
-            pk = self._log_batch(conn, run_id, metrics, params, tags)
-            batch.update_run(conn, batch.cursor(conn), pk, values)
+            cur = batch.cursor(conn)
+            if metrics or params or tags:
+                pk = self._log_batch(conn, cur, run_id, metrics, params, tags)
+            else:
+                pk = self._run_pk(conn, run_id)
+            batch.update_run(conn, cur, pk, values)
+            record(conn, "update_run", f"run:{run_id}", values, cur=cur)
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         t = m.metric_history
@@ -221,6 +246,8 @@ class SqlStore(ExperimentMixin, RegistryMixin, BaseStore):
             for row in rows:
                 stmt = batch.on_conflict_insert(conn)(m.inputs).values(run_pk=pk, **row)
                 conn.execute(stmt.on_conflict_do_nothing())
+            names = [f"{r['name']}:{r['context']}:{r['digest'][:12]}" for r in rows]
+            record(conn, "log_inputs", f"run:{run_id}", {"datasets": names})
 
     @staticmethod
     def _input_row(d: DatasetInput) -> dict[str, Any]:
@@ -276,6 +303,8 @@ class SqlStore(ExperimentMixin, RegistryMixin, BaseStore):
                 set_={"digest": digest, "size": size, "created_time": created},
             )
             conn.execute(stmt)
+            detail = {"path": path, "digest": digest, "size": size}
+            record(conn, "record_artifact", f"run:{run_id}", detail)
         return ArtifactRecord(run_id, path, digest, size, created)
 
     def list_artifacts(self, run_id: str, prefix: str = "") -> list[ArtifactRecord]:
@@ -316,6 +345,9 @@ class SqlStore(ExperimentMixin, RegistryMixin, BaseStore):
         try:
             with transaction(self._engines.write) as conn:
                 conn.execute(m.api_tokens.insert().values(row))
+                # name and role only: never the hash
+                detail = {"name": token.name, "role": token.role.value}
+                record(conn, "create_token", f"token:{token.id}", detail)
         except sa_exc.IntegrityError as exc:
             raise AlreadyExistsError("A token with this hash exists", field="token_hash") from exc
         return token
@@ -342,3 +374,4 @@ class SqlStore(ExperimentMixin, RegistryMixin, BaseStore):
             done = conn.execute(update(t).where(t.c.id == token_id).values(revoked=True))
             if done.rowcount == 0:
                 raise NotFoundError(f"Token {token_id!r} does not exist", field="token_id")
+            record(conn, "revoke_token", f"token:{token_id}")
