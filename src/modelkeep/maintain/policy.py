@@ -218,6 +218,9 @@ class RetrainSpec(_Spec):
         holdout: share of the recent labeled rows kept out of training to evaluate both
             models on.
         min_rows: with fewer recent labeled rows the retrain is skipped (and recorded).
+        tune_trials: rerun the champion's tuning study config (``tune.yaml`` of the study
+            that produced it) with this many trials on the refreshed data, instead of
+            retraining its best configuration (None).
     """
 
     window: _Duration = Field(default=7 * 86400.0, gt=0)
@@ -225,6 +228,7 @@ class RetrainSpec(_Spec):
     include_original: bool = True
     holdout: float = Field(default=0.3, gt=0, lt=1)
     min_rows: int = Field(default=50, ge=1)
+    tune_trials: int | None = Field(default=None, ge=1, le=10_000)
 
 
 class EvaluationSpec(_Spec):

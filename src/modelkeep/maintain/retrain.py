@@ -30,6 +30,7 @@ __all__ = [
     "original_data",
     "retrain_challenger",
     "training_config",
+    "tuning_config",
 ]
 
 LINEAGE_PREFIX = "modelkeep.lineage."
@@ -61,6 +62,22 @@ def training_config(client: Client, version: ModelVersion) -> TrainConfig:
     document["data"] = data  # absolute, as resolved when the model was trained
     document.pop("tune", None)
     return load_train_config(document)
+
+
+def tuning_config(client: Client, version: ModelVersion) -> dict[str, Any] | None:
+    """The ``tune.yaml`` of the study whose refit produced ``version`` (as a mapping, data
+    paths as the refit recorded them), or None when it was not tuned."""
+    if not version.run_id:
+        return None
+    run = client.get_run(version.run_id)
+    if not run.parent_run_id:
+        return None
+    try:
+        text = client.read_artifact(run.parent_run_id, "tune.yaml").decode("utf-8")
+    except NotFoundError:
+        return None
+    document = yaml.safe_load(text)
+    return document if isinstance(document, dict) else None
 
 
 def original_data(config: TrainConfig, columns: list[str] | None = None) -> pd.DataFrame:
@@ -101,37 +118,62 @@ def retrain_challenger(
     champion: ModelVersion,
     challenger_alias: str,
     lineage: dict[str, Any],
+    tuning: dict[str, Any] | None = None,
+    tune_trials: int | None = None,
 ) -> tuple[ModelVersion, str]:
-    """Train ``config`` on ``train_rows``, register it as the next version of the champion's
-    model and point ``challenger_alias`` at it.
+    """Train ``config`` on ``train_rows`` (or, given the champion's ``tuning`` config, rerun
+    that study with ``tune_trials`` trials and take its refit), register the result as the
+    next version of the champion's model and point ``challenger_alias`` at it.
 
     Returns:
         (the new version, its training run id).
     """
     import modelkeep as mk
     from modelkeep.tracking.fluent import get_tracking_uri
-    from modelkeep.train import train
 
     path = _write_rows(home, champion.name, train_rows)
     updated = config.model_dump(mode="json")
+    if tuning is not None:  # the study's own config: its search space, sampler, pruner
+        updated = {**tuning, "features": config.features}
+        updated["tune"] = {**(tuning.get("tune") or {}), "n_trials": tune_trials,
+                           "study": None, "timeout": None}  # fmt: skip
     updated["data"] = {"train": str(path), "test": config.data.test}
     updated["register"] = None
     updated["run_name"] = f"retrain {champion.name} (from v{champion.version})"
     previous = get_tracking_uri()
     mk.set_tracking_uri(client.uri)
     try:
-        result = train(load_train_config(updated))
+        model_uri, run_id = _fit(updated, tuning is not None)
     finally:
         mk.set_tracking_uri(previous)
     tags = {f"{LINEAGE_PREFIX}{k}": str(v)[:5000] for k, v in lineage.items()}
     tags[f"{LINEAGE_PREFIX}parent_version"] = str(champion.version)
     tags[f"{LINEAGE_PREFIX}training_data"] = str(path)
-    version = client.register_model(result.model_uri, champion.name, tags=tags)
+    tags[f"{LINEAGE_PREFIX}retrained_by"] = "tune" if tuning is not None else "train"
+    version = client.register_model(model_uri, champion.name, tags=tags)
     client.set_alias(
         champion.name, challenger_alias, version.version,
         reason=f"retrained from v{champion.version} ({lineage.get('decision', 'policy')})",
     )  # fmt: skip
-    return version, result.run_id
+    return version, run_id
+
+
+def _fit(document: dict[str, Any], tuned: bool) -> tuple[str, str]:
+    """(model URI, run id) of a training, or of a tuning study's refit."""
+    if not tuned:
+        from modelkeep.train import train
+
+        result = train(load_train_config(document))
+        return result.model_uri, result.run_id
+    from modelkeep.tune import tune
+
+    study = tune(document, progress=False)
+    if study.model_uri is None or study.refit_run_id is None:
+        raise InvalidInputError(
+            "the retuned study produced no refit model (tune.refit is false?)",
+            field="retrain.tune_trials",
+        )
+    return study.model_uri, study.refit_run_id
 
 
 def find_retrained(client: Client, model: str, decision: str) -> ModelVersion | None:

@@ -5,6 +5,7 @@ after the last finished stage."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,7 @@ from modelkeep.train.config import TrainConfig
 __all__ = ["Staged", "evaluate_and_gate", "log_state", "prepare_challenger", "roll_out"]
 
 Progress = Callable[[str], None]
+_log = logging.getLogger("modelkeep.maintain")
 
 
 @dataclass
@@ -121,6 +123,7 @@ def prepare_challenger(
             lineage={"decision": record.run_id, "original_data": record.data["original_data"],
                      "production_rows": len(production), "production_since_ms": since,
                      "production_until_ms": until},
+            **_tuning(client, policy, champion),
         )  # fmt: skip
         record.challenger_version = int(version.version)
         record.data["training_run"] = run_id
@@ -129,6 +132,22 @@ def prepare_challenger(
         version = client.get_model_version(policy.model, record.challenger_version)
     return Staged(version, refreshed.holdout, features, config.target, config, champion_model,
                   validation)  # fmt: skip
+
+
+def _tuning(client: Client, policy: Policy, champion: ModelVersion) -> dict[str, Any]:
+    """``retrain_challenger``'s tuning arguments: the champion's study config when the policy
+    asks to retune (``retrain.tune_trials``) and the champion came from a study."""
+    from modelkeep.maintain.retrain import tuning_config
+
+    trials = policy.retrain.tune_trials
+    if trials is None:
+        return {}
+    found = tuning_config(client, champion)
+    if found is None:
+        _log.warning("%s v%s was not tuned: retraining its config instead of retuning",
+                     champion.name, champion.version)  # fmt: skip
+        return {}
+    return {"tuning": found, "tune_trials": trials}
 
 
 def _keep_weighting(
