@@ -132,7 +132,7 @@ def test_the_plan_column_is_a_name_only_when_its_name_says_so() -> None:
 def test_varied_capitalised_words_need_no_hinting_name() -> None:
     [finding] = scan_pii(pd.DataFrame({"col_7": _people(60)})).findings
     assert finding.kind == "person_name"
-    assert finding.detail == "varied values of 2-3 capitalised words"
+    assert finding.detail == "varied values of 2-3 capitalised words (given names)"
     assert all(word.endswith("***") for e in finding.examples for word in e.split())
 
 

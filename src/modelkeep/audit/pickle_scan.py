@@ -24,6 +24,7 @@ import bz2
 import io
 import lzma
 import pickletools
+import re
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -31,7 +32,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DANGEROUS_MODULES", "PickleFinding", "is_dangerous", "scan_bytes", "scan_directory"]
+__all__ = [
+    "BROKE_OFF",
+    "DANGEROUS_MODULES",
+    "PickleFinding",
+    "is_dangerous",
+    "scan_bytes",
+    "scan_directory",
+]
 
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".pt", ".pth", ".ckpt", ".dill", ".sav")
 _MAX_DEPTH = 3
@@ -132,10 +140,12 @@ def scan_directory(root: Path) -> list[PickleFinding]:
 
 def scan_bytes(data: bytes, name: str, depth: int = 0) -> list[PickleFinding]:
     """The pickle streams in one file's bytes (``name`` is what findings call it)."""
-    if data[:4] == b"PK\x03\x04" and depth < _MAX_DEPTH:
-        return list(_scan_zip(data, name, depth))
+    if data[:4] == b"PK\x03\x04":
+        return list(_scan_zip(data, name, depth)) if depth < _MAX_DEPTH else [_too_deep(name)]
     inflated = _decompress(data)
-    if inflated is not None and depth < _MAX_DEPTH:
+    if inflated is not None:
+        if depth >= _MAX_DEPTH:
+            return [_too_deep(name)]
         return scan_bytes(inflated, f"{name}!", depth + 1)
     if data[:6] == b"\x93NUMPY":
         return _scan_npy(data, name)
@@ -166,6 +176,11 @@ def _scan_zip(data: bytes, name: str, depth: int) -> Iterator[PickleFinding]:
             yield from scan_bytes(content, member, depth + 1)
 
 
+def _too_deep(name: str) -> PickleFinding:
+    # What cannot be read cannot be called safe.
+    return PickleFinding(name, (), 0, False, f"archives nested deeper than {_MAX_DEPTH} levels")
+
+
 def _unreadable(name: str) -> PickleFinding:
     return PickleFinding(name, (), 0, False, "not a readable pickle stream")
 
@@ -192,6 +207,8 @@ def _decompress(data: bytes) -> bytes | None:
 
 def _scan_npy(data: bytes, name: str) -> list[PickleFinding]:
     """A ``.npy`` of dtype object stores its array as a pickle after the header."""
+    if len(data) < 10:
+        return [PickleFinding(name, (), 0, False, "unreadable .npy header")]
     version = data[6]
     size_bytes = 2 if version == 1 else 4
     start = 8 + size_bytes
@@ -199,7 +216,8 @@ def _scan_npy(data: bytes, name: str) -> list[PickleFinding]:
     try:
         header = ast.literal_eval(data[start : start + header_len].decode("latin1"))
         descr = str(header["descr"]) if isinstance(header, dict) else ""
-    except (ValueError, SyntaxError, KeyError, UnicodeDecodeError, MemoryError):
+    except (ValueError, SyntaxError, KeyError, TypeError, UnicodeDecodeError, MemoryError,
+            RecursionError):  # fmt: skip
         return [PickleFinding(name, (), 0, False, "unreadable .npy header")]
     if "O" not in descr:
         return []
@@ -208,25 +226,67 @@ def _scan_npy(data: bytes, name: str) -> list[PickleFinding]:
 
 
 def _decode(data: bytes, name: str) -> PickleFinding | None:
-    """Decode the opcodes of a stream at the start of ``data``; None when it is no pickle.
+    """Decode every pickle stream in ``data`` (one after another, as repeated
+    ``pickle.load`` calls read them); None when it holds no pickle.
 
-    A stream that opens with ``PROTO`` is a pickle even if it breaks off later; one without
-    (protocols 0 and 1) counts only when it decodes to ``STOP``, so text files are not taken
-    for pickles.
+    A stream that opens with ``PROTO``, or that imports a global before it breaks off, is a
+    pickle; one without either (protocols 0 and 1) counts only when it decodes to ``STOP``,
+    so text files are not taken for pickles. A stream that breaks off is reported with an
+    error: the bytes after the break (joblib's raw arrays, say) cannot be checked.
     """
     state = _Tracker()
-    complete = False
+    offset, streams = 0, 0
+    while offset < len(data):
+        known = len(state.globals)
+        stop, broke_at = _decode_stream(data, offset, state)
+        if stop is not None:
+            streams, offset = streams + 1, stop + 1
+            continue
+        looked_like_pickle = state.stream_has_proto or len(state.globals) > known
+        if not looked_like_pickle:  # text, or bytes after the last stream
+            break
+        error = f"{BROKE_OFF} at byte {broke_at}: the rest was searched for imports byte by byte"
+        # joblib writes raw array bytes inside its stream: the opcodes after them are not
+        # decodable from here, so the imports they hold are looked for byte by byte.
+        found = [*state.globals, *_imports_in(data[broke_at or 0 :])]
+        return PickleFinding(name, tuple(dict.fromkeys(found)), state.calls, False, error)
+    if streams == 0:
+        return None
+    return PickleFinding(name, tuple(state.globals), state.calls, True)
+
+
+BROKE_OFF = "the stream breaks off"
+_GLOBAL_TEXT = re.compile(rb"[ci]([A-Za-z_][\w.]*)\n([A-Za-z_][\w.]*)\n")
+_STACK_GLOBAL = re.compile(
+    rb"[\x8c\x8d\x58]([\x01-\x7f])(?:\x00{3})?([A-Za-z_][\w.]*)\x94?"
+    rb"[\x8c\x8d\x58]([\x01-\x7f])(?:\x00{3})?([A-Za-z_][\w.]*)\x94?\x93"
+)
+
+
+def _imports_in(data: bytes) -> list[str]:
+    """``"module attr"`` of every GLOBAL / STACK_GLOBAL pattern in raw bytes."""
+    names = [f"{m.decode()} {a.decode()}" for m, a in _GLOBAL_TEXT.findall(data)]
+    for match in _STACK_GLOBAL.finditer(data):
+        module, attr = match.group(2), match.group(4)
+        if len(module) == match.group(1)[0] and len(attr) == match.group(3)[0]:
+            names.append(f"{module.decode()} {attr.decode()}")
+    return names
+
+
+def _decode_stream(data: bytes, offset: int, state: _Tracker) -> tuple[int | None, int | None]:
+    """Feed one stream starting at ``offset`` to ``state``: (the position of its STOP, or
+    None; the position where decoding failed, or None)."""
+    state.start_stream()
+    last = offset
     try:
-        for opcode, arg, _pos in pickletools.genops(io.BytesIO(data)):
+        for opcode, arg, pos in pickletools.genops(io.BytesIO(data[offset:])):
+            last = offset + (pos or 0)
             state.feed(opcode.name, arg)
             if opcode.name == "STOP":
-                complete = True
-                break
+                return last, None
     except (ValueError, UnicodeDecodeError, EOFError, IndexError, OverflowError):
-        complete = False
-    if not complete and not state.has_proto:
-        return None
-    return PickleFinding(name, tuple(state.globals), state.calls, complete)
+        return None, last
+    return None, last
 
 
 class _Tracker:
@@ -237,15 +297,21 @@ class _Tracker:
         self.globals: list[str] = []
         self.calls = 0
         self.has_proto = False
+        self.stream_has_proto = False
         self._strings: list[str | None] = []
         self._memo: dict[int, str | None] = {}
         self._last: str | None = None
         self._ops = 0
 
+    def start_stream(self) -> None:
+        """A new stream begins (its first opcode may be PROTO again)."""
+        self._ops = 0
+        self.stream_has_proto = False
+
     def feed(self, op: str, arg: Any) -> None:
         self._ops += 1
         if op == "PROTO" and self._ops == 1:
-            self.has_proto = True
+            self.has_proto = self.stream_has_proto = True
         if op in _IMPORT_OPS:
             self._add(str(arg))
         elif op == "STACK_GLOBAL":

@@ -105,6 +105,8 @@ _E164 = re.compile(r"\+[1-9]\d{7,14}")
 _INTERNATIONAL = re.compile(r"\+[1-9]\d{0,3}(?:[ .-]?\(?\d{1,5}\)?){1,6}")
 _NATIONAL = re.compile(r"(?:\(\d{2,5}\)[ .-]?|\d{2,5}[ .-])(?:\d{2,5}[ .-]){0,3}\d{2,5}")
 _CARD = re.compile(r"\d(?:[ -]?\d){12,18}")
+# Dates and date-times ("2020-01-01 00", "01/02/2020 10") have phone-like digit groups.
+_DATE_LIKE = re.compile(r"(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4})\b")
 
 
 def _digits(value: str) -> str:
@@ -124,7 +126,12 @@ def is_phone(value: str) -> bool:
     if value.startswith("+"):
         formatted = _E164.fullmatch(value) or _INTERNATIONAL.fullmatch(value)
         return formatted is not None and 8 <= count <= 15
-    return _NATIONAL.fullmatch(value) is not None and 10 <= count <= 11 and not is_ip(value)
+    return (
+        _NATIONAL.fullmatch(value) is not None
+        and 10 <= count <= 11
+        and not is_ip(value)
+        and _DATE_LIKE.match(value) is None
+    )
 
 
 def is_card(value: str) -> bool:
@@ -223,4 +230,28 @@ def name_matches(column: str, values: list[str], min_share: float) -> tuple[list
     distinct = len(set(matched))
     if distinct < 10 or distinct < 0.5 * len(matched):
         return [], 1.0, ""
-    return matched, max(min_share, 0.8), "varied values of 2-3 capitalised words"
+    # Product names and titles are capitalised words too: most values must also start with
+    # a common given name.
+    given = sum(v.split()[0].split("-")[0].lower() in FIRST_NAMES for v in matched)
+    if given < 0.5 * len(matched):
+        return [], 1.0, ""
+    return matched, max(min_share, 0.8), "varied values of 2-3 capitalised words (given names)"
+
+
+FIRST_NAMES = frozenset(
+    """
+    aaron abdul adam ahmed aisha alan albert alejandro alex alexander alice alicia ali amanda
+    amir amy ana andrea andrew angela anna anne anthony antonio arjun barbara ben benjamin
+    betty bob brandon brian carlos carol caroline catherine charles charlotte chen chris
+    christian christina christopher claire daniel david deborah dennis diana diego dmitri
+    donald donna dorothy edward elena elizabeth emily emma eric fatima francesca francisco
+    frank gabriel gary george grace hannah hans harry helen henry hiroshi hugo ian ibrahim
+    irina isabel isabella jack jacob james jane janet jason javier jean jennifer jessica jia
+    joan joe john jonathan jorge jose joseph joshua juan julia julie karen kate katherine
+    kenji kevin kim laura lauren lei li linda lisa lucas lucia luis maria mark martha martin
+    mary matthew mei michael michelle mohammed muhammad nancy natalia nicholas nicole noah
+    olga olivia omar oscar pablo patricia paul pedro peter priya rachel rahul raj rebecca
+    richard robert ronald rosa ryan samuel sandra sara sarah scott sergei sharon sofia sophia
+    stephanie stephen steven susan thomas timothy tom victoria wei william yuki yusuf zhang
+    """.split()
+)

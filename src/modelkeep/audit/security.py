@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelkeep.audit.pickle_scan import PickleFinding, scan_directory
+from modelkeep.audit.pickle_scan import BROKE_OFF, PickleFinding, scan_directory
 from modelkeep.config import Settings
 from modelkeep.exceptions import InvalidInputError, ModelkeepError, PackageIntegrityError
 from modelkeep.registry import signing
@@ -294,10 +294,12 @@ def _serialization_check(findings: Sequence[PickleFinding], allow_code: bool) ->
         return SecurityCheck("serialization", True, "low", detail, evidence)
     names = sorted({name for f in importing for name in f.globals})
     files = sorted({f.file for f in importing})
-    unreadable = [f"{f.file} ({f.error})" for f in importing if f.error]
+    unreadable = [
+        f"{f.file} ({f.error})" for f in importing if f.error and not f.error.startswith(BROKE_OFF)
+    ]
     what = f"imports {_listed(names)}" if names else f"cannot be read: {', '.join(unreadable)}"
     detail = f"pickle in {', '.join(files)} {what}"
-    if allow_code:
+    if allow_code and not unreadable:
         return SecurityCheck("serialization", True, "medium", f"{detail} (allowed)", evidence)
     return SecurityCheck("serialization", False, "high", detail, evidence)
 

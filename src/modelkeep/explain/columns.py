@@ -109,7 +109,33 @@ def _column_indices(columns: Any, names: list[str], branch: str) -> list[int]:
     return indices
 
 
+def _trace_one_hot(transformer: Any, names: list[str]) -> tuple[list[str], list[int]] | None:
+    """A fitted one-hot encoder's outputs traced by position (``categories_`` per input, less
+    the dropped ones), not by name: an output ``color_red`` may otherwise be taken for an
+    input called ``color_red``. None for other transformers."""
+    from sklearn.preprocessing import OneHotEncoder
+
+    if not isinstance(transformer, OneHotEncoder):
+        return None
+    out_names = [str(name) for name in transformer.get_feature_names_out(names)]
+    counts = [len(categories) for categories in transformer.categories_]
+    dropped = getattr(transformer, "drop_idx_", None)
+    if dropped is not None:
+        counts = [n - (d is not None) for n, d in zip(counts, dropped, strict=True)]
+    infrequent = getattr(transformer, "_infrequent_indices", None) or [None] * len(counts)
+    for index, rare in enumerate(infrequent):
+        if rare is not None and len(rare):
+            counts[index] -= len(rare) - 1  # the rare categories share one output column
+    sources = [index for index, count in enumerate(counts) for _ in range(count)]
+    if len(sources) != len(out_names):
+        return None
+    return out_names, sources
+
+
 def _trace_by_name(transformer: Any, names: list[str]) -> tuple[list[str], list[int]]:
+    traced = _trace_one_hot(transformer, names)
+    if traced is not None:
+        return traced
     namer = getattr(transformer, "get_feature_names_out", None)
     if namer is None:
         raise UnmappableError(f"{type(transformer).__name__} does not name its output columns")

@@ -150,8 +150,17 @@ def _linear_scores(parts: ModelParts, X: NDArray[np.float64]) -> NDArray[np.floa
     if parts.is_classifier:
         if not hasattr(estimator, "decision_function"):
             raise NotApplicableError(f"{type(estimator).__name__} has no decision_function")
-        return np.asarray(estimator.decision_function(X), dtype=float)
-    return np.asarray(estimator.predict(X), dtype=float)
+        return np.asarray(estimator.decision_function(named(estimator, X)), dtype=float)
+    return np.asarray(estimator.predict(named(estimator, X)), dtype=float)
+
+
+def named(estimator: Any, X: NDArray[np.float64]) -> Any:
+    """``X`` with the column names ``estimator`` was fitted with, when it has them: a bare
+    estimator fitted on a DataFrame warns about every unnamed array."""
+    names = getattr(estimator, "feature_names_in_", None)
+    if names is None or len(names) != X.shape[1]:
+        return X
+    return pd.DataFrame(X, columns=list(names))
 
 
 def _aggregation(parts: ModelParts) -> NDArray[np.float64]:
@@ -198,10 +207,10 @@ def _margin_space(
 
 def _raw_margin(estimator: Any, X: NDArray[np.float64]) -> NDArray[np.float64]:
     if hasattr(estimator, "decision_function"):
-        return np.asarray(estimator.decision_function(X), dtype=float)
+        return np.asarray(estimator.decision_function(named(estimator, X)), dtype=float)
     for option in ({"raw_score": True}, {"output_margin": True}):  # LightGBM, XGBoost
         try:
-            return np.asarray(estimator.predict(X, **option), dtype=float)
+            return np.asarray(estimator.predict(named(estimator, X), **option), dtype=float)
         except TypeError:
             continue
     raise NotApplicableError(f"cannot read the raw scores of {type(estimator).__name__}")

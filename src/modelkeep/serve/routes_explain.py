@@ -34,7 +34,7 @@ from modelkeep.serve.deployment import Deployment
 from modelkeep.serve.guard import client_key
 from modelkeep.serve.http import json_response, read_body
 from modelkeep.serve.payloads import parse_invocation
-from modelkeep.serve.routes import request_key, text_columns
+from modelkeep.serve.routes import observe_client, request_key, text_columns
 from modelkeep.serve.state import ServingState
 from modelkeep.serve.table import Table
 
@@ -86,6 +86,7 @@ class ExplainRoutes:
         answer = await asyncio.to_thread(
             self._explain, deployment, invocation.table, method, nsamples
         )
+        await observe_client(state, client, deployment, invocation.table)
         headers = {"x-model-version": deployment.version, "x-model-variant": slot.variant}
         return json_response(answer, headers=headers)
 

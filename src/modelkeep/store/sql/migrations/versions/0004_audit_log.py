@@ -5,7 +5,8 @@ Revises: 0003
 Create Date: 2026-11-27 16:00:00
 
 The triggers make the table append-only for every client of the database, not only for
-modelkeep: an UPDATE or DELETE is aborted with an integrity error. (Someone who may drop
+modelkeep: an UPDATE or DELETE (and, on SQLite, an INSERT OR REPLACE over an event) is
+aborted with an integrity error. (Someone who may drop
 triggers or tables can still do so; this guards against mistakes and casual edits.)
 
 No index besides the primary key: every mutating call, ``log_batch`` included, inserts a row,
@@ -28,6 +29,12 @@ _SQLITE_TRIGGERS = [
     f"CREATE TRIGGER mk_audit_events_no_{verb.lower()} BEFORE {verb} ON mk_audit_events "
     f"BEGIN SELECT RAISE(ABORT, '{_MESSAGE}'); END"
     for verb in ("UPDATE", "DELETE")
+] + [
+    # INSERT OR REPLACE deletes the old row without firing DELETE triggers (SQLite runs
+    # them on REPLACE only with recursive triggers on): refuse an insert over an event.
+    "CREATE TRIGGER mk_audit_events_no_replace BEFORE INSERT ON mk_audit_events "
+    "WHEN EXISTS (SELECT 1 FROM mk_audit_events WHERE id = NEW.id) "
+    f"BEGIN SELECT RAISE(ABORT, '{_MESSAGE}'); END"
 ]
 
 _POSTGRES_FUNCTION = f"""
@@ -72,6 +79,7 @@ def downgrade() -> None:
     if dialect == "sqlite":
         op.execute("DROP TRIGGER IF EXISTS mk_audit_events_no_update")
         op.execute("DROP TRIGGER IF EXISTS mk_audit_events_no_delete")
+        op.execute("DROP TRIGGER IF EXISTS mk_audit_events_no_replace")
     elif dialect == "postgresql":
         op.execute("DROP TRIGGER IF EXISTS mk_audit_events_append_only ON mk_audit_events")
         op.execute("DROP FUNCTION IF EXISTS mk_audit_events_refuse_change()")
