@@ -153,12 +153,21 @@ def _selects_columns(estimator: Any) -> bool:
 def convert_estimator(estimator: Any, initial_types: list[tuple[str, Any]]) -> bytes:
     """``estimator`` converted by skl2onnx (inputs ``initial_types``, zipmap off), serialized.
 
+    modelkeep's cleaning transformers convert too (:mod:`modelkeep.serve.onnx_cleaning`), and
+    a tree-ensemble classifier's labels break probability ties as scikit-learn does
+    (:func:`modelkeep.compress.onnx_labels.argmax_labels`).
+
     Raises:
         ConversionRefused: skl2onnx failed; the reason names its version and the error.
     """
     from skl2onnx import convert_sklearn
     from sklearn.base import is_classifier
 
+    # Imported here: compress imports this module, and serving should not load compress early.
+    from modelkeep.compress.onnx_labels import argmax_labels
+    from modelkeep.serve.onnx_cleaning import register_cleaning_converters
+
+    register_cleaning_converters()
     options = {id(estimator): {"zipmap": False}} if is_classifier(estimator) else None
     try:
         with warnings.catch_warnings():
@@ -170,7 +179,7 @@ def convert_estimator(estimator: Any, initial_types: list[tuple[str, Any]]) -> b
             f"skl2onnx {_version('skl2onnx')} cannot convert this {type(estimator).__name__}: "
             f"{describe_error(exc)}"
         ) from None
-    return bytes(graph.SerializeToString())
+    return bytes(argmax_labels(graph).SerializeToString())
 
 
 def describe_error(exc: BaseException, limit: int = 200) -> str:
